@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from oaas_lab import catalogue
+from oaas_lab import catalogue, releases
 from oaas_lab.errors import ConfigError, QuorumError
 
 ENV_PREFIX = "OAAS_LAB_"
@@ -100,6 +100,16 @@ class LabConfig(_Strict):
     k8s: K8sSettings = K8sSettings()
     timeouts: Timeouts = Timeouts()
     components: dict[str, ComponentSettings] = Field(default_factory=dict)
+
+    @field_validator("release")
+    @classmethod
+    def _known_release(cls, value: str) -> str:
+        known = releases.catalogue()
+        if value not in known:
+            raise ValueError(
+                f"unknown release {value!r}; the catalogue has: {', '.join(sorted(known))}"
+            )
+        return value
 
     @field_validator("components")
     @classmethod
@@ -233,6 +243,8 @@ def load(
         elif _has_path(env_data, loc):
             origin = ENV_PREFIX + "__".join(str(p) for p in loc).upper()
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown key"
         raise ConfigError(origin, _dotted(loc), msg, _fix_for(err)) from None
     for name, settings in config.components.items():
         if settings.replicas is not None:

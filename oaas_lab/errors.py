@@ -25,6 +25,9 @@ class OaasLabError(Exception):
         self.message = message
         self.hint = hint
 
+    def __str__(self) -> str:
+        return self.one_line()
+
     def one_line(self) -> str:
         """The message and the fix, on one line, as the CLI prints it."""
         text = " ".join(self.message.split())

@@ -8,11 +8,11 @@ import sys
 import click
 
 from oaas_lab import __version__
-from oaas_lab.cli import config_cmds
+from oaas_lab.cli import config_cmds, local_cmds
 from oaas_lab.cli.context import CliContext
 from oaas_lab.errors import OaasLabError
 
-COMMAND_MODULES = [config_cmds]
+COMMAND_MODULES = [config_cmds, local_cmds]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,8 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("oaas-lab: aborted", err=True)
         return 130
+    except click.UsageError as exc:
+        # One line, like every other user error; the usage text is one --help away.
+        where = exc.ctx.command_path if exc.ctx is not None else "oaas-lab"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"oaas-lab: error: {message} -- see: {where} --help", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"oaas-lab: error: {' '.join(exc.format_message().split())}", err=True)
         return 2 if exc.exit_code == 1 else exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
