@@ -10,8 +10,12 @@ value to a daemon calls ``reveal()`` explicitly.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import secrets as _random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -74,12 +78,32 @@ GENERATORS = {
 }
 
 
+_THREAD_LOCK = threading.Lock()
+
+
 class SecretStore:
-    """The secrets of one lab, kept in ``<lab_dir>/secrets.yaml`` with mode 0600."""
+    """The secrets of one lab, kept in ``<lab_dir>/secrets.yaml`` with mode 0600.
+
+    Safe to use from several threads and processes at once: a secret is created under a lock
+    (a thread lock plus ``flock`` on a lock file) after re-reading the file, so two components
+    starting in parallel can never generate two different values for one name.
+    """
 
     def __init__(self, lab_dir: Path) -> None:
         self.path = lab_dir / FILE_NAME
         self._cache: dict[str, str] | None = None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_suffix(".lock")
+        with _THREAD_LOCK:
+            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
 
     def _load(self) -> dict[str, str]:
         if self._cache is None:
@@ -104,8 +128,12 @@ class SecretStore:
         """The secret called ``name``, generated (and saved) on first use."""
         data = self._load()
         if name not in data:
-            data[name] = GENERATORS[kind]()
-            self._save(data)
+            with self._locked():
+                self._cache = None  # another thread or process may have written meanwhile
+                data = self._load()
+                if name not in data:
+                    data[name] = GENERATORS[kind]()
+                    self._save(data)
         return Secret(data[name])
 
     def names(self) -> list[str]:
@@ -117,8 +145,7 @@ class SecretStore:
         return list(self._load().values())
 
     def _save(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_suffix(f".tmp.{os.getpid()}.{threading.get_ident()}")
         # Create with 0600 from the start: a chmod after writing would leave a window.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -50,3 +50,16 @@ def test_world_readable_store_is_refused(tmp_path: Path) -> None:
     store.path.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         SecretStore(tmp_path).get("x")
+
+
+def test_parallel_first_use_creates_one_value(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(i: int) -> str:
+        store = SecretStore(tmp_path)
+        return store.get(f"s{i % 4}").reveal() + "|" + store.get("shared").reveal()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(fetch, range(32)))
+    assert len({r.split("|")[1] for r in results}) == 1
+    assert len(SecretStore(tmp_path).names()) == 5
