@@ -104,6 +104,61 @@ CATALOGUE: tuple[Component, ...] = (
         description="token and session caches",
         ready_timeout=30.0,
     ),
+    # The OpenStack tier. Only the k8s lab deploys it from here for now (the local lab starts
+    # the infrastructure tier); quorum-free, so any count of 1 or more is allowed.
+    Component(
+        name="keystone", role=Role.CONTROLLER, replicas=2, ports={"api": 5000},
+        readiness="keystone", tier=Tier.OPENSTACK, depends_on=("haproxy", "memcached"),
+        description="identity; fernet keys shared by every member", ready_timeout=600.0,
+    ),
+    Component(
+        name="glance", role=Role.CONTROLLER, replicas=2, ports={"api": 9292},
+        readiness="glance", tier=Tier.OPENSTACK, depends_on=("keystone",),
+        description="images", ready_timeout=600.0,
+    ),
+    Component(
+        name="placement", role=Role.CONTROLLER, replicas=2, ports={"api": 8778},
+        readiness="placement", tier=Tier.OPENSTACK, depends_on=("keystone",),
+        description="resource inventories", ready_timeout=600.0,
+    ),
+    Component(
+        name="nova-api", role=Role.CONTROLLER, replicas=2, ports={"api": 8774},
+        readiness="nova-api", tier=Tier.OPENSTACK,
+        depends_on=("keystone", "placement", "rabbitmq"),
+        description="compute API; owns nova's databases and cells", ready_timeout=900.0,
+    ),
+    Component(
+        name="nova-conductor", role=Role.CONTROLLER, replicas=2, ports={},
+        readiness="nova-conductor", tier=Tier.OPENSTACK, depends_on=("nova-api",),
+        description="compute database proxy", ready_timeout=600.0,
+    ),
+    Component(
+        name="nova-scheduler", role=Role.CONTROLLER, replicas=2, ports={},
+        readiness="nova-scheduler", tier=Tier.OPENSTACK, depends_on=("nova-api",),
+        description="compute placement decisions", ready_timeout=600.0,
+    ),
+    Component(
+        name="nova-novncproxy", role=Role.CONTROLLER, replicas=2, ports={"novnc": 6080},
+        readiness="nova-novncproxy", tier=Tier.OPENSTACK, depends_on=("nova-api",),
+        description="remote console proxy", ready_timeout=600.0,
+    ),
+    Component(
+        name="nova-compute", role=Role.COMPUTE, replicas=2, ports={"vnc": 5900},
+        readiness="nova-compute", tier=Tier.OPENSTACK,
+        depends_on=("nova-conductor", "placement"),
+        description="libvirt/QEMU hypervisor, one per compute node", ready_timeout=900.0,
+    ),
+    Component(
+        name="neutron-server", role=Role.NETWORK, replicas=2, ports={"api": 9696},
+        readiness="neutron-server", tier=Tier.OPENSTACK, depends_on=("keystone", "rabbitmq"),
+        description="networking API (the seed kept network nodes dedicated)",
+        ready_timeout=900.0,
+    ),
+    Component(
+        name="horizon", role=Role.CONTROLLER, replicas=2, ports={"http": 8080},
+        readiness="horizon", tier=Tier.OPENSTACK, depends_on=("keystone", "memcached"),
+        description="dashboard; shared SECRET_KEY and session cache", ready_timeout=600.0,
+    ),
 )
 
 
