@@ -6,11 +6,15 @@ becomes a ``CommandError`` unless the caller asked to look at the return code it
 
 from __future__ import annotations
 
+import contextlib
 import os
+import selectors
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from oaas_lab.errors import CommandError
 
@@ -90,3 +94,104 @@ def spawn(
             close_fds=True,
         )
     return proc.pid
+
+
+def in_netns(netns: str, argv: Sequence[str], *, hostname: str | None = None) -> list[str]:
+    """The argument vector that runs ``argv`` inside the network namespace ``netns``.
+
+    ``ip netns exec`` also bind-mounts ``/etc/netns/<netns>/*`` over ``/etc``, which gives the
+    command the namespace's own hosts file and resolver. With ``hostname`` the command also
+    gets a UTS namespace of its own carrying that name (Erlang node names depend on it). Every
+    wrapper ``exec``s the next, so the PID of the returned command line is the PID of ``argv``.
+    """
+    inner = list(argv)
+    if hostname:
+        inner = [
+            "unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *inner,
+        ]
+    return ["ip", "netns", "exec", netns, *inner]
+
+
+def replace_process(argv: Sequence[str], env: Mapping[str, str] | None = None) -> NoReturn:
+    """Replace the current process with ``argv`` (an entrypoint handing over to its daemon).
+
+    The daemon keeps the entrypoint's PID, so a supervisor that started the entrypoint signals
+    the daemon itself.
+    """
+    full_env = dict(os.environ) if env is None else {**os.environ, **env}
+    os.execvpe(argv[0], list(argv), full_env)  # noqa: S606 -- argv is built by the lab, no shell
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A command watched until a marker appeared in its output (or it ended, or time ran out)."""
+
+    argv: tuple[str, ...]
+    found: bool
+    elapsed: float
+    output: str
+    returncode: int | None
+    """The exit code when the command ended by itself; ``None`` when it was stopped."""
+
+
+def run_until(
+    argv: Sequence[str],
+    *,
+    marker: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> Watched:
+    """Start ``argv``, read its output until ``marker`` appears, then stop it by its PID.
+
+    Stdout and stderr are read together. The watch ends at the first of: the marker seen, the
+    command exited, ``timeout`` seconds passed. A command still running then gets SIGTERM,
+    and SIGKILL 5 s later; ``elapsed`` is the time from the start to the marker (or the end).
+    """
+    full_env = None if env is None else {**os.environ, **env}
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except FileNotFoundError:
+        return Watched(tuple(argv), False, 0.0, f"{argv[0]}: command not found", 127)
+    assert proc.stdout is not None  # stdout=PIPE above guarantees it
+    seen = bytearray()
+    wanted = marker.encode()
+    found = False
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while not found:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0 or not sel.select(timeout=left):
+                break
+            data = os.read(proc.stdout.fileno(), 65536)
+            if not data:
+                # End of output: the command is exiting; reap it to learn its exit code.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+                break
+            # A serial console arrives a few bytes per read: search from just before the new data.
+            from_at = max(0, len(seen) - len(wanted))
+            seen += data
+            found = seen.find(wanted, from_at) >= 0
+    elapsed = time.monotonic() - start
+    returncode = proc.poll()
+    if returncode is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.stdout.close()
+    output = bytes(seen).decode(errors="replace")
+    return Watched(tuple(argv), found, elapsed, output, returncode)

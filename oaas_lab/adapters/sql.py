@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import pymysql
 import pymysql.cursors
 
 from oaas_lab.secrets import Secret
+
+Connection: TypeAlias = "pymysql.connections.Connection[Any]"
+"""An open connection, as ``connect`` yields it."""
 
 Error = pymysql.MySQLError
 """Every failure of a statement or a connection (refused, timed out, ERROR 1047 ...)."""

@@ -1,0 +1,186 @@
+"""Configuration rendering of the local lab's daemons and supervisor (no root needed)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from oaas_lab.adapters import shell
+from oaas_lab.backends.local.daemons import DRIVERS
+from oaas_lab.backends.local.daemons.base import PodContext
+from oaas_lab.backends.local.daemons.etcd import member_ids
+from oaas_lab.backends.local.daemons.galera import parse_wsrep_rows, render_my_cnf
+from oaas_lab.backends.local.daemons.galera_entrypoint import (
+    choose_bootstrap,
+    fresh_reports,
+    parse_recovered,
+    read_grastate,
+)
+from oaas_lab.backends.local.daemons.galera_health import verdict
+from oaas_lab.backends.local.daemons.haproxy import render_haproxy_cfg
+from oaas_lab.backends.local.daemons.rabbitmq import parse_cluster_status
+from oaas_lab.backends.local.pods import PodRecord
+from oaas_lab.backends.local.supervisor import Program, render_program
+from oaas_lab.secrets import SecretStore
+
+
+def members(component: str, count: int) -> tuple[PodRecord, ...]:
+    return tuple(
+        PodRecord(f"{component}-{i}", component, i, f"controller-{i % 3 + 1}", f"10.7.0.{10 + i}")
+        for i in range(count)
+    )
+
+
+@pytest.fixture
+def ctx_for(tmp_path: Path):
+    secrets = SecretStore(tmp_path)
+
+    def build(component: str, count: int = 3, ordinal: int = 0) -> PodContext:
+        pods = members(component, count)
+        return PodContext(pod=pods[ordinal], members=pods, lab_name="t",
+                          pod_dir=tmp_path / "pods" / pods[ordinal].name, secrets=secrets,
+                          python="/venv/bin/python", others={"galera": members("galera", 3)})
+
+    return build
+
+
+def test_netns_wrapper_execs_down_to_the_daemon():
+    argv = shell.in_netns("t-etcd-0", ["etcd", "--name", "x"], hostname="etcd-0")
+    assert argv[:4] == ["ip", "netns", "exec", "t-etcd-0"]
+    assert "unshare" in argv
+    assert "--uts" in argv
+    assert argv[-3:] == ["etcd", "--name", "x"]
+    script = argv[argv.index("-c") + 1]
+    assert "exec" in script
+
+
+def test_galera_my_cnf_lists_every_member_and_uses_rsync_sst(ctx_for):
+    text = render_my_cnf(ctx_for("galera", 5, ordinal=2))
+    assert "wsrep_cluster_address = gcomm://10.7.0.10,10.7.0.11,10.7.0.12,10.7.0.13,10.7.0.14" \
+        in text
+    assert "wsrep_node_address = 10.7.0.12" in text
+    assert "rsync" in text
+    assert "pc.recovery=TRUE" in text
+
+
+def test_secret_bearing_files_are_private_and_never_on_command_lines(ctx_for):
+    for component, driver in DRIVERS.items():
+        ctx = ctx_for(component)
+        files = driver.files(ctx)
+        secret_values = set(ctx.secrets.values())  # generated while rendering
+        assert secret_values or component in ("etcd", "memcached", "haproxy")
+        for rendered in files:
+            if any(v in rendered.content for v in secret_values):
+                assert rendered.mode & 0o077 == 0, f"{rendered.path} holds a secret"
+        for program in driver.programs(ctx):
+            line = " ".join(program.argv) + " " + " ".join(program.env.values())
+            assert not any(v in line for v in secret_values), program.name
+
+
+def test_rabbitmq_node_name_follows_the_pod_hostname(ctx_for):
+    env = DRIVERS["rabbitmq"].exec_env(ctx_for("rabbitmq", 3, ordinal=1))
+    assert env["RABBITMQ_NODENAME"] == "rabbit@rabbitmq-1"
+    assert env["HOME"].endswith("rabbitmq-1/home")
+
+
+def test_haproxy_has_one_writer_and_backups():
+    cfg = render_haproxy_cfg(members("galera", 3), "/run/admin.sock")
+    servers = [ln.strip() for ln in cfg.splitlines() if ln.strip().startswith("server ")]
+    assert servers[0] == "server galera-0 10.7.0.10:3306 check"
+    assert all(s.endswith("backup") for s in servers[1:])
+    assert "option httpchk" in cfg
+    assert "port 9200" in cfg
+    assert "on-marked-down shutdown-sessions" in cfg
+
+
+def test_etcd_config_names_every_member_and_stays_off_the_command_line(ctx_for):
+    ctx = ctx_for("etcd", 3, ordinal=1)
+    rendered = DRIVERS["etcd"].files(ctx)[0]
+    config = yaml.safe_load(rendered.content)
+    assert config["initial-cluster"] == ("etcd-0=http://10.7.0.10:2380,etcd-1=http://10.7.0.11:"
+                                         "2380,etcd-2=http://10.7.0.12:2380")
+    assert config["initial-cluster-state"] == "new"
+    # Membership lives in the file: a scale must not change (and so restart) the program.
+    argv = DRIVERS["etcd"].programs(ctx)[0].argv
+    assert argv == ("etcd", "--config-file", str(rendered.path))
+
+
+def test_etcd_member_added_to_a_running_cluster_joins_as_existing(ctx_for):
+    ctx = ctx_for("etcd", 5, ordinal=3)
+    (ctx.pod_dir.parent / "etcd-0" / "data" / "member").mkdir(parents=True)
+    config = yaml.safe_load(DRIVERS["etcd"].files(ctx)[0].content)
+    assert config["initial-cluster-state"] == "existing"
+    assert config["initial-cluster"].count("=http://") == 5
+
+
+def test_etcd_member_ids_are_hex_and_unstarted_members_keyed_by_url():
+    listing = ('{"members": [{"ID": 1234, "name": "etcd-0", "peerURLs": ["http://a:2380"]},'
+               '{"ID": 255, "name": "", "peerURLs": ["http://b:2380"]}]}')
+    assert member_ids(listing) == {"etcd-0": "4d2", "http://b:2380": "ff"}
+
+
+def test_supervisor_program_round_trips_its_command_line(tmp_path):
+    program = Program(name="x-0", argv=("sh", "-c", 'hostname "$0" && exec "$@"', "x-0", "50%"),
+                      log=tmp_path / "x.log", env={"A": "1"})
+    text = render_program(program)
+    command = next(ln for ln in text.splitlines() if ln.startswith("command="))
+    assert shlex.split(command[len("command="):].replace("%%", "%")) == list(program.argv)
+    assert "autorestart=true" in text
+
+
+def test_entrypoint_elects_highest_seqno_then_lowest_ordinal():
+    reports = {"galera-0": {"seqno": 10, "ordinal": 0}, "galera-1": {"seqno": 12, "ordinal": 1},
+               "galera-2": {"seqno": 12, "ordinal": 2}}
+    assert choose_bootstrap(reports) == "galera-1"
+    fresh = {f"galera-{i}": {"seqno": -1, "ordinal": i} for i in range(3)}
+    assert choose_bootstrap(fresh) == "galera-0"
+
+
+def test_entrypoint_parses_recovered_position_and_grastate(tmp_path):
+    log = "2026 [Note] WSREP: Recovered position: 463851a0-eaf7-11f1-a5b9-8bdbcf28f729:32\n"
+    assert parse_recovered(log) == ("463851a0-eaf7-11f1-a5b9-8bdbcf28f729", 32)
+    assert parse_recovered("nothing here") is None
+    (tmp_path / "grastate.dat").write_text(
+        "# GALERA saved state\nversion: 2.1\nuuid:    abc\nseqno:   -1\nsafe_to_bootstrap: 0\n")
+    state = read_grastate(tmp_path)
+    assert state["seqno"] == "-1"
+    assert state["safe_to_bootstrap"] == "0"
+
+
+def test_health_endpoint_verdict():
+    assert verdict({"wsrep_cluster_status": "Primary", "wsrep_local_state": "4"})[0] == 200
+    assert verdict({"wsrep_cluster_status": "non-Primary", "wsrep_local_state": "4"})[0] == 503
+    assert verdict({"wsrep_cluster_status": "Primary", "wsrep_local_state": "2"})[0] == 503
+    assert verdict({})[0] == 503
+
+
+def test_parsers_of_cli_output():
+    assert parse_wsrep_rows("wsrep_cluster_size\t3\nwsrep_local_state\t4\n") == {
+        "wsrep_cluster_size": "3", "wsrep_local_state": "4"}
+    data = parse_cluster_status('warning line\n{"running_nodes": ["rabbit@r-0"]}')
+    assert data["running_nodes"] == ["rabbit@r-0"]
+    with pytest.raises(ValueError, match="no JSON"):
+        parse_cluster_status("Error: unable to perform an operation")
+
+
+def test_election_ignores_reports_that_stopped_refreshing(tmp_path):
+    now = 1000.0
+    (tmp_path / "galera-0.json").write_text('{"seqno": 5, "ordinal": 0, "time": 999.0}')
+    (tmp_path / "galera-1.json").write_text('{"seqno": 9, "ordinal": 1, "time": 700.0}')
+    (tmp_path / "galera-2.json").write_text("not json")
+    got = fresh_reports(tmp_path, ["galera-0", "galera-1", "galera-2"], now)
+    assert list(got) == ["galera-0"]
+
+
+def test_provisioning_sql_carries_hashes_not_passwords() -> None:
+    from oaas_lab.backends.local.daemons.galera import password_hash, provision_sql
+
+    # MariaDB's own PASSWORD('abc'), so the server accepts the hash as that password.
+    assert password_hash("abc") == "*0D3CED9BEC10A777AEC23CCC353A8C08A633045E"
+    sql = provision_sql("root-secret-value", "app-secret-value")
+    assert "root-secret-value" not in sql
+    assert "app-secret-value" not in sql
+    assert password_hash("app-secret-value") in sql
