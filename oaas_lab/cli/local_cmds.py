@@ -6,6 +6,7 @@ display and the tables live here, the backends only report through a callback.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,19 +45,26 @@ class ProgressBoard:
 
 @contextmanager
 def live_progress(console: Console) -> Iterator[ProgressCallback]:
-    """A progress callback drawing a live table on a terminal, plain lines elsewhere."""
+    """A progress callback drawing a live table on a terminal, plain lines elsewhere.
+
+    Backends call it from worker threads (components of one wave start in parallel), hence
+    the lock.
+    """
     board = ProgressBoard()
+    lock = threading.Lock()
     if not console.is_terminal:
         def plain(component: str, message: str, elapsed: float) -> None:
-            board.update(component, message, elapsed)
-            console.print(f"[{elapsed:6.1f}s] {component}: {message}")
+            with lock:
+                board.update(component, message, elapsed)
+                console.print(f"[{elapsed:6.1f}s] {component}: {message}")
 
         yield plain
         return
     with Live(board.render(), console=console, refresh_per_second=4, transient=True) as live:
         def draw(component: str, message: str, elapsed: float) -> None:
-            board.update(component, message, elapsed)
-            live.update(board.render())
+            with lock:
+                board.update(component, message, elapsed)
+                live.update(board.render())
 
         yield draw
 
