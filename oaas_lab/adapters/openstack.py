@@ -24,6 +24,33 @@ from openstack.identity.v3 import _proxy as identity_v3
 
 from oaas_lab.secrets import Secret
 
+__all__ = [
+    "KNOWN_PROPERTIES",
+    "ComputeService",
+    "Connection",
+    "Error",
+    "Image",
+    "NotFound",
+    "Server",
+    "compute_services",
+    "connect",
+    "console_log",
+    "create_server",
+    "delete_image",
+    "delete_server",
+    "ensure_endpoint",
+    "ensure_flat_network",
+    "ensure_flavor",
+    "ensure_project",
+    "ensure_service_user",
+    "get_server",
+    "hypervisors",
+    "issue_token",
+    "list_images",
+    "remote_console_url",
+    "upload_image",
+]
+
 Error = (openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException)
 """Every failure of a call: ``except Error`` catches API errors, refused connections, 401s."""
 
@@ -99,8 +126,16 @@ def issue_token(conn: Connection) -> Secret:
 # --- images ------------------------------------------------------------------------------------
 
 
+# Image properties the SDK turns into attributes instead of leaving them in ``properties``.
+KNOWN_PROPERTIES = ("kernel_id", "ramdisk_id", "os_command_line", "hw_vif_model", "hw_disk_bus")
+
+
 def _image(raw: Any) -> Image:  # noqa: ANN401 -- an SDK resource, converted here
-    props = raw.properties or {}
+    props = dict(raw.properties or {})
+    for name in KNOWN_PROPERTIES:
+        value = getattr(raw, name, None)
+        if value is not None:
+            props.setdefault(name, value)
     return Image(
         id=str(raw.id), name=str(raw.name), status=str(raw.status),
         disk_format=str(raw.disk_format or ""), size=int(raw.size or 0),

@@ -1,0 +1,112 @@
+"""Failover figures, measured N times: median and maximum of each.
+
+Usage (as root; brings a lab up unless it is up, tears it down unless --keep-lab):
+
+    OAAS_LAB_NAME=bench OAAS_LAB_LOCAL__SUBNET=172.31.91.0/24 \\
+        .venv/bin/python benchmarks/bench_failover.py --runs 3
+
+Each case starts a probe, injects one fault through the library the scenarios use, waits for
+writes to resume and for full membership, then reads every acknowledged write back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from oaas_lab import config as config_mod
+from oaas_lab.backends import get_lab
+from oaas_lab.backends.base import Lab
+from oaas_lab.probes import Faults, Measurements
+from oaas_lab.probes.faults import active_writer, etcd_leader
+from oaas_lab.secrets import SecretStore
+
+Inject = Callable[[Lab, SecretStore, Faults], list[str]]
+
+CASES: dict[str, tuple[str, Inject]] = {
+    "galera writer killed": (
+        "galera", lambda lab, store, f: f.kill_pods([active_writer(lab, store)])),
+    "galera member lost until writes resume": (
+        "galera", lambda lab, store, f: f.lose("galera", 1)),
+    "etcd leader killed": ("etcd", lambda lab, store, f: f.kill_pods([etcd_leader(lab)])),
+    "rabbitmq member killed": ("rabbitmq", lambda lab, store, f: f.kill("rabbitmq", 1)),
+}
+FIGURES = ("longest_gap_s", "failed", "acknowledged", "lost", "writes resumed after s",
+           "full membership after s")
+
+
+def one_run(lab: Lab, store: SecretStore, component: str, inject: Inject) -> dict[str, float]:
+    """One measured fault; returns the figures of this run."""
+    measured = Measurements(lab, store)
+    faults = Faults(lab)
+    try:
+        ready = measured.full_membership(component, timeout=300, since_fault=0.0)
+        if not ready.ok:
+            raise SystemExit(f"{component} is not healthy before the fault: {ready}")
+        measured.start(component)
+        baseline = measured.writes_resume(component, timeout=30)
+        if not baseline.ok:
+            raise SystemExit(f"{component} takes no writes before the fault: {baseline}")
+        inject(lab, store, faults)
+        # Writes must resume while a lost member is still down; then it comes back.
+        measured.writes_resume(component, timeout=120)
+        faults.start_stopped()
+        full = measured.full_membership(component, timeout=300, since_fault=faults.since_last())
+        result = measured.verify(component)
+    finally:
+        measured.close()
+        faults.restore()
+    figures = {k.removeprefix(f"{component} "): v for k, v in measured.figures.items()}
+    figures["full membership after s"] = figures.get("full membership after s", float("nan"))
+    if not full.ok:
+        print(f"  warning: {full}", file=sys.stderr)
+    figures["lost"] = len(result.lost)
+    return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per case (default 3)")
+    parser.add_argument("--case", action="append", choices=sorted(CASES),
+                        help="only this case (repeatable)")
+    parser.add_argument("--keep-lab", action="store_true", help="leave the lab up")
+    args = parser.parse_args()
+    cfg = config_mod.load()
+    lab = get_lab(cfg)
+    started = time.monotonic()
+    lab.up()
+    print(f"lab {cfg.name!r} up in {time.monotonic() - started:.0f}s", flush=True)
+    store = SecretStore(cfg.lab_dir)
+    table: dict[str, list[dict[str, float]]] = {}
+    try:
+        for case in args.case or list(CASES):
+            component, inject = CASES[case]
+            for run in range(1, args.runs + 1):
+                figures = one_run(lab, store, component, inject)
+                table.setdefault(case, []).append(figures)
+                shown = ", ".join(f"{k} {figures.get(k, float('nan')):g}" for k in FIGURES)
+                print(f"{case} #{run}: {shown}", flush=True)
+    finally:
+        if not args.keep_lab:
+            lab.down()
+    print()
+    print(f"| case (n={args.runs}) | " + " | ".join(FIGURES) + " |")
+    print("|---|" + "---|" * len(FIGURES))
+    for case, runs in table.items():
+        cells = []
+        for key in FIGURES:
+            values = [r[key] for r in runs if key in r]
+            cells.append(
+                f"{statistics.median(values):g} / {max(values):g}" if values else "-"
+            )
+        print(f"| {case} | " + " | ".join(cells) + " |")
+    print("\ncells: median / maximum")
+    print(f"total {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

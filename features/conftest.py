@@ -1,0 +1,154 @@
+"""The acceptance suite's plumbing: options, the lab fixture, markers, reports, evidence.
+
+Steps live in ``features/steps/`` and are loaded as plugins below; they get the lab, the
+secret store, the faults and the measurements of a scenario as fixtures. Options:
+
+    --lab local|k8s     which lab backend (default: the lab file / OAAS_LAB_LAB / local)
+    --lab-name NAME     which lab (default: the lab file / OAAS_LAB_NAME / oaas)
+    --lab-config FILE   the lab file (default: OAAS_LAB_CONFIG, else built-in defaults)
+    --release R         the OpenStack release to qualify
+    --keep-lab          leave the lab up after the run (default: tear it down)
+    --reports-dir DIR   where junit.xml, cucumber.json and index.html go (default: reports/)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oaas_lab import config as config_mod
+from oaas_lab.backends import get_lab
+from oaas_lab.backends.base import Lab
+from oaas_lab.config import LabConfig
+from oaas_lab.probes import Faults, Measurements
+from oaas_lab.reports import evidence
+from oaas_lab.reports.plugin import EVIDENCE_PREFIX, ReportsPlugin
+from oaas_lab.secrets import SecretStore
+
+pytest_plugins = [
+    "features.steps.lab_steps",
+    "features.steps.fault_steps",
+    "features.steps.measure_steps",
+]
+
+MARKERS = {
+    "quorum": "membership and quorum of etcd, Galera and RabbitMQ",
+    "failover": "members are lost while a client writes; service and data must survive",
+    "scaling": "quorum components scaled out and in; even counts refused",
+    "cold-restart": "every member of a component killed at once",
+    "node-loss": "every pod of one controller node killed",
+    "slow": "takes more than a minute",
+}
+QUORUM_COMPONENTS = ("galera", "etcd", "rabbitmq")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("oaas-lab", "oaas-lab acceptance suite")
+    group.addoption("--lab", dest="oaas_lab", default=None, choices=("local", "k8s"),
+                    help="lab backend to run the scenarios against")
+    group.addoption("--lab-name", dest="oaas_lab_name", default=None, metavar="NAME",
+                    help="lab name (default: the lab file's / OAAS_LAB_NAME / oaas)")
+    group.addoption("--lab-config", dest="oaas_lab_config", default=None, metavar="FILE",
+                    help="lab file (default: OAAS_LAB_CONFIG, else the built-in defaults)")
+    group.addoption("--release", dest="oaas_release", default=None,
+                    help="OpenStack release to qualify (default: the lab file's)")
+    group.addoption("--keep-lab", dest="oaas_keep_lab", action="store_true",
+                    help="leave the lab up after the run")
+    group.addoption("--reports-dir", dest="oaas_reports_dir", default="reports", metavar="DIR",
+                    help="directory for junit.xml, cucumber.json and index.html")
+
+
+def lab_config(config: pytest.Config) -> LabConfig:
+    """The lab configuration: options, then OAAS_LAB_* environment, then the lab file."""
+    cached: LabConfig | None = config.stash.get(_CONFIG_KEY, None)
+    if cached is None:
+        cached = config_mod.load(
+            config.getoption("oaas_lab_config"),
+            {"lab": config.getoption("oaas_lab"), "name": config.getoption("oaas_lab_name"),
+             "release": config.getoption("oaas_release")},
+        )
+        config.stash[_CONFIG_KEY] = cached
+    return cached
+
+
+_CONFIG_KEY = pytest.StashKey[LabConfig]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if config.option.collectonly or getattr(config, "workerinput", None) is not None:
+        return
+    directory = Path(config.getoption("oaas_reports_dir"))
+    ReportsPlugin.point_builtin_reports(config, directory)
+    cfg = lab_config(config)
+    store = SecretStore(cfg.lab_dir)
+    plugin = ReportsPlugin(
+        directory, lab=f"{cfg.lab} ({cfg.name})", release=cfg.release,
+        secrets=lambda: store.values() if store.path.exists() else [],
+    )
+    config.pluginmanager.register(plugin, "oaas-lab-reports")
+
+
+@pytest.fixture(scope="session")
+def lab_settings(pytestconfig: pytest.Config) -> LabConfig:
+    """The effective lab configuration of this run."""
+    return lab_config(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def lab(lab_settings: LabConfig, pytestconfig: pytest.Config) -> Iterator[Lab]:
+    """The lab, brought up once per run (idempotent); torn down unless --keep-lab."""
+    the_lab = get_lab(lab_settings)
+    try:
+        the_lab.up()
+        yield the_lab
+    finally:
+        if not pytestconfig.getoption("oaas_keep_lab"):
+            the_lab.down()
+
+
+@pytest.fixture(scope="session")
+def secrets(lab: Lab, lab_settings: LabConfig) -> SecretStore:
+    """The lab's secret store (credentials for the probes; values to scrub from reports)."""
+    return SecretStore(lab_settings.lab_dir)
+
+
+@pytest.fixture
+def faults(lab: Lab) -> Iterator[Faults]:
+    """Faults of one scenario; stopped members are started and scaling undone at its end."""
+    injected = Faults(lab)
+    yield injected
+    injected.restore()
+
+
+@pytest.fixture
+def measurements(
+    lab: Lab, secrets: SecretStore, request: pytest.FixtureRequest
+) -> Iterator[Measurements]:
+    """Probes and figures of one scenario; the figures go to the reports."""
+    measured = Measurements(lab, secrets)
+    try:
+        yield measured
+    finally:
+        measured.close()
+        for name, value in measured.figures.items():
+            request.node.user_properties.append((name, value))
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, scenario: Any, step: Any) -> None:
+    """Take evidence the moment a step fails: status and log tails of the components it names."""
+    try:
+        lab_obj = request.getfixturevalue("lab")
+        store = request.getfixturevalue("secrets")
+    except Exception:  # no lab to look at (it failed to come up): the failure says why
+        return
+    text = f"{scenario.name} {step.name}"
+    named = [c for c in QUORUM_COMPONENTS if re.search(rf"\b{c}\b", text)]
+    for title, body in evidence.collect(lab_obj, store, named or QUORUM_COMPONENTS).items():
+        request.node.user_properties.append((f"{EVIDENCE_PREFIX}{title}", body))

@@ -1,0 +1,1 @@
+"""Step definitions: parse the sentence, call one library function, assert on its result."""

@@ -1,0 +1,52 @@
+"""Steps about the lab and the membership of its quorum components."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then
+
+from oaas_lab.backends.base import Lab
+from oaas_lab.checks import all_ok, summary
+from oaas_lab.checks.quorum import membership, quorum
+from oaas_lab.probes import Faults, Measurements
+from oaas_lab.secrets import SecretStore
+
+
+@given("the lab is up")
+def lab_is_up(lab: Lab) -> None:
+    results = [status.ready for status in lab.status()]
+    assert all_ok(results), summary(results)
+
+
+@given(parsers.parse("{component} has its full membership"))
+def has_full_membership(component: str, measurements: Measurements) -> None:
+    result = measurements.full_membership(component, timeout=300, since_fault=0.0)
+    assert result.ok, str(result)
+
+
+@then(parsers.parse("every member of {component} is healthy and agrees on the membership"))
+def every_member_agrees(component: str, lab: Lab, secrets: SecretStore) -> None:
+    result = membership(lab, secrets, component)
+    assert result.ok, str(result)
+
+
+@then(parsers.parse(
+    "every member of {component} is healthy and agrees on the membership "
+    "within {seconds:d} seconds"
+))
+def every_member_agrees_within(
+    component: str, seconds: int, measurements: Measurements, faults: Faults
+) -> None:
+    result = measurements.full_membership(component, seconds, since_fault=faults.since_last())
+    assert result.ok, str(result)
+
+
+@then(parsers.parse("the {component} quorum holds"))
+def quorum_holds(component: str, lab: Lab, secrets: SecretStore) -> None:
+    result = quorum(lab, secrets, component)
+    assert result.ok, str(result)
+
+
+@then(parsers.parse("{component} has {count:d} members"))
+def has_members(component: str, count: int, lab: Lab) -> None:
+    pods = [p.name for p in lab.members(component)]
+    assert len(pods) == count, f"{component} has {len(pods)} members: {', '.join(pods)}"
