@@ -78,6 +78,15 @@ def lab_config(config: pytest.Config) -> LabConfig:
 _CONFIG_KEY = pytest.StashKey[LabConfig]()
 
 
+def features_prefix(config: pytest.Config) -> str:
+    """The node-id prefix of the scenarios (``features/`` relative to the rootdir)."""
+    here = Path(__file__).resolve().parent
+    try:
+        return here.relative_to(config.rootpath.resolve()).as_posix() + "/"
+    except ValueError:
+        return ""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
@@ -91,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = ReportsPlugin(
         directory, lab=f"{cfg.lab} ({cfg.name})", release=cfg.release,
         secrets=lambda: store.values() if store.path.exists() else [],
+        only_under=features_prefix(config),
     )
     config.pluginmanager.register(plugin, "oaas-lab-reports")
 

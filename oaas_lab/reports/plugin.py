@@ -45,8 +45,12 @@ class ReportsPlugin:
         self, directory: Path, *, lab: str, release: str,
         secrets: Callable[[], Iterable[str]] = tuple,
         title: str = "oaas-lab acceptance run",
+        only_under: str = "",
     ) -> None:
         self.directory = directory
+        # The page is about scenarios: when unit tests run in the same session, they stay in
+        # the JUnit file only.
+        self.only_under = only_under
         self._secrets = secrets
         self._started = time.monotonic()
         self.run = RunRecord(
@@ -74,6 +78,8 @@ class ReportsPlugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Merge the setup, call and teardown reports of each item into one record."""
+        if self.only_under and not report.nodeid.startswith(self.only_under):
+            return
         record = self._record(report)
         record.duration += report.duration
         scenario = scenario_of(report)
