@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from oaas_lab.backends.local.daemons.galera_entrypoint import (
 )
 from oaas_lab.backends.local.daemons.galera_health import verdict
 from oaas_lab.backends.local.daemons.haproxy import render_haproxy_cfg
-from oaas_lab.backends.local.daemons.rabbitmq import parse_cluster_status
+from oaas_lab.backends.local.daemons.rabbitmq import parse_cluster_status, ra_dirs
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program, render_program
 from oaas_lab.secrets import SecretStore
@@ -84,6 +85,53 @@ def test_rabbitmq_node_name_follows_the_pod_hostname(ctx_for):
     env = DRIVERS["rabbitmq"].exec_env(ctx_for("rabbitmq", 3, ordinal=1))
     assert env["RABBITMQ_NODENAME"] == "rabbit@rabbitmq-1"
     assert env["HOME"].endswith("rabbitmq-1/home")
+
+
+def test_rabbitmq_repairs_ra_registrations_before_the_broker_starts(ctx_for):
+    ctx = ctx_for("rabbitmq", 3, ordinal=1)
+    driver = DRIVERS["rabbitmq"]
+    argv = driver.programs(ctx)[0].argv
+    script = next(f for f in driver.files(ctx) if f.path.name == "ra-registrations.escript")
+    # sh runs the repair, then execs the broker: supervisord's PID stays the broker's own.
+    assert argv[:2] == ("/bin/sh", "-c")
+    assert argv[2].index("escript") < argv[2].index("exec /usr/lib/rabbitmq/bin/rabbitmq-server")
+    assert argv[3] == str(script.path)
+    quorum = ctx.path("data", "mnesia", "rabbit@rabbitmq-1", "quorum", "rabbit@rabbitmq-1")
+    assert argv[4:] == tuple(ra_dirs(ctx))
+    assert str(quorum) in argv[4:]
+
+
+def ra_replica(system_dir: Path, uid: str, name: str) -> None:
+    (system_dir / uid).mkdir(parents=True)
+    (system_dir / uid / "config").write_text(
+        f"#{{id => {{'{name}', 'rabbit@rabbitmq-1'}}, uid => <<\"{uid}\">>}}.\n")
+
+
+def registered(system_dir: Path) -> str:
+    done = shell.run(["erl", "-noshell", "-eval",
+                      f'{{ok, T}} = dets:open_file(t, [{{file, "{system_dir}/names.dets"}}]), '
+                      "io:format(\"~p\", [lists:sort(dets:match_object(T, '_'))]), halt()."])
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("escript") is None, reason="needs Erlang (rabbitmq-server)")
+def test_ra_registration_lost_by_a_kill_is_restored_from_the_replica(ctx_for, tmp_path):
+    script = next(f for f in DRIVERS["rabbitmq"].files(ctx_for("rabbitmq"))
+                  if f.path.name == "ra-registrations.escript")
+    (tmp_path / "repair.escript").write_text(script.content)
+    system = tmp_path / "quorum"
+    # names.dets lost the record of q (a SIGKILL within Ra's 500 ms save window) ...
+    ra_replica(system, "2F_QAAAA", "%2F_q")
+    # ... while r, claimed by two replicas, is ambiguous and must be left alone.
+    ra_replica(system, "2F_RBBBB", "%2F_r")
+    ra_replica(system, "2F_RCCCC", "%2F_r")
+    done = shell.run(["escript", str(tmp_path / "repair.escript"), str(system),
+                      str(tmp_path / "absent")])
+    assert "re-registered %2F_q as 2F_QAAAA" in done.stdout
+    assert registered(system) == "[{'%2F_q',<<\"2F_QAAAA\">>}]"
+    # A second boot changes nothing.
+    again = shell.run(["escript", str(tmp_path / "repair.escript"), str(system)])
+    assert "re-registered" not in again.stdout
 
 
 def test_haproxy_has_one_writer_and_backups():

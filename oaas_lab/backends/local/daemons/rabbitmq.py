@@ -5,6 +5,9 @@ one) has its own hostname. The broker and its CLI tools find the Erlang cookie i
 The user is the broker's default user, set in ``rabbitmq.conf`` (mode 0600) when the first node
 creates its database, so no password ever appears on a command line, and ``guest`` never
 exists.
+
+Before each start the node re-registers the quorum queue replicas its disk holds (see
+``REGISTRATION_REPAIR``): a SIGKILL can lose Ra's record of a replica declared just before it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,44 @@ USER_SECRET = "rabbitmq_openstack"  # noqa: S105 -- the name of a secret, not it
 USER = "openstack"
 VHOST = "openstack"
 AMQP_PORT = 5672
+RA_SYSTEMS = ("quorum", "coordination")  # Ra systems under the node's database directory
+
+# Ra (2.2.0 in RabbitMQ 3.10.8) records which on-disk replica (a UID directory) serves which
+# quorum queue in ``names.dets``, a DETS table written back only every 500 ms, while the
+# replica's directory, ``config`` file and log are already on disk. A SIGKILL within that window
+# (every member killed within a second of the declaration, as a cold-restart test does) loses
+# the record but not the replica. On the next boot RabbitMQ finds the queue's name unregistered
+# and starts a brand-new, empty member under a new UID ("leader call - leader not known"); with
+# every member in that state the queue has only empty term-0 members, never elects a leader, and
+# its acknowledged messages stay orphaned in the old directories. Re-registering from the
+# replicas' ``config`` files before the VM starts brings the original members back. Only a name
+# that is unregistered and claimed by exactly one replica is touched.
+REGISTRATION_REPAIR = r"""#!/usr/bin/env escript
+%% Re-register Ra replicas whose names.dets record a hard kill lost.
+-mode(compile).
+main(Dirs) -> lists:foreach(fun repair/1, Dirs).
+
+repair(Dir) ->
+    Claims = lists:append([claim(C) || C <- filelib:wildcard(filename:join([Dir, "*", "config"]))]),
+    Lost = [{Name, UId} || {Name, UId} <- Claims,
+                           length([N || {N, _} <- Claims, N =:= Name]) =:= 1],
+    case Lost of
+        [] -> ok;
+        _ ->
+            {ok, T} = dets:open_file(ra_names, [{file, filename:join(Dir, "names.dets")}]),
+            [begin
+                 ok = dets:insert(T, {Name, UId}),
+                 io:format("ra: re-registered ~s as ~s in ~s~n", [Name, UId, Dir])
+             end || {Name, UId} <- Lost, dets:lookup(T, Name) =:= []],
+            ok = dets:close(T)
+    end.
+
+claim(Config) ->
+    case file:consult(Config) of
+        {ok, [#{id := {Name, _Node}, uid := UId}]} -> [{Name, UId}];
+        _ -> []
+    end.
+"""
 
 
 def node_name(pod: str) -> str:
@@ -61,6 +102,22 @@ def render_conf(password: str) -> str:
         "log.file = false",
         "",
     ])
+
+
+def ra_dirs(ctx: PodContext) -> list[str]:
+    """The node's Ra system directories (``<mnesia base>/<node>/<system>/<node>``)."""
+    node = node_name(ctx.pod.name)
+    return [str(ctx.path("data", "mnesia", node, system, node)) for system in RA_SYSTEMS]
+
+
+def server_argv(ctx: PodContext) -> tuple[str, ...]:
+    """Repair lost Ra registrations, then exec the broker (so supervisord's PID is its own).
+
+    A failed repair is logged and the broker starts anyway: it must never turn into a crash loop.
+    """
+    script = ctx.path("bin", "ra-registrations.escript")
+    return ("/bin/sh", "-c", f'escript "$0" "$@"; exec {BIN}/rabbitmq-server',
+            str(script), *ra_dirs(ctx))
 
 
 def parse_cluster_status(text: str) -> dict[str, Any]:
@@ -108,11 +165,12 @@ class RabbitmqDriver(SimpleDriver):
             RenderedFile(ctx.path("etc", "rabbitmq-env.conf"), "# the lab sets the environment\n"),
             RenderedFile(ctx.path("etc", "enabled_plugins"), "[].\n"),
             RenderedFile(ctx.path("home", ".erlang.cookie"), cookie, mode=0o400),
+            RenderedFile(ctx.path("bin", "ra-registrations.escript"), REGISTRATION_REPAIR),
         ]
 
     def programs(self, ctx: PodContext) -> list[Program]:
-        """``rabbitmq-server`` with the pod's environment."""
-        return [Program(name=ctx.pod.name, argv=(f"{BIN}/rabbitmq-server",), log=main_log(ctx),
+        """``rabbitmq-server`` with the pod's environment, after the Ra registration repair."""
+        return [Program(name=ctx.pod.name, argv=server_argv(ctx), log=main_log(ctx),
                         env=self.exec_env(ctx), directory=ctx.path("home"), stopwaitsecs=60,
                         startsecs=3)]
 
