@@ -196,15 +196,21 @@ def create_server(
     *,
     image_id: str,
     flavor_id: str,
-    network_id: str,
+    network_id: str | None,
     fixed_ip: str | None = None,
 ) -> Server:
-    """Ask nova for a server; it starts in BUILD (poll ``get_server`` for ACTIVE)."""
-    nic: dict[str, str] = {"uuid": network_id}
-    if fixed_ip:
-        nic["fixed_ip"] = fixed_ip
+    """Ask nova for a server; it starts in BUILD (poll ``get_server`` for ACTIVE).
+
+    ``network_id=None`` asks for no network at all (a boot test without neutron).
+    """
+    networks: str | list[dict[str, str]] = "none"
+    if network_id is not None:
+        nic = {"uuid": network_id}
+        if fixed_ip:
+            nic["fixed_ip"] = fixed_ip
+        networks = [nic]
     raw = conn.compute.create_server(
-        name=name, image_id=image_id, flavor_id=flavor_id, networks=[nic]
+        name=name, image_id=image_id, flavor_id=flavor_id, networks=networks
     )
     return _server(raw)
 
@@ -275,10 +281,14 @@ def ensure_service_user(
     password: Secret,
     *,
     project: str = "service",
-    role: str = "admin",
+    roles: Sequence[str] = ("admin", "service"),
     domain: str = "default",
 ) -> str:
-    """User ``name`` with ``role`` on ``project``; its password is (re)set to ``password``."""
+    """User ``name`` with ``roles`` on ``project``; its password is (re)set to ``password``.
+
+    The ``service`` role matters: with ``service_token_roles_required`` a service token
+    (nova's calls to neutron, for one) from a user without it is refused with a 401.
+    """
     identity = _identity(conn)
     project_id = ensure_project(conn, project, domain)
     user = identity.find_user(name)
@@ -289,8 +299,9 @@ def ensure_service_user(
         )
     else:
         user = identity.update_user(user, password=password.reveal())
-    role_obj = identity.find_role(role, ignore_missing=False)
-    identity.assign_project_role_to_user(project_id, user, role_obj)
+    for role in roles:
+        role_obj = identity.find_role(role, ignore_missing=False)
+        identity.assign_project_role_to_user(project_id, user, role_obj)
     return str(user.id)
 
 

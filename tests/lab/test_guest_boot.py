@@ -46,8 +46,8 @@ def test_build_is_cached_and_deterministic(
 
 def test_boots_to_userspace_with_eth0_configured(image: guest.GuestImage) -> None:
     # The NIC sits on a QEMU hub with nothing else on it: no frame leaves QEMU.
-    line = "oaas-lab guest eth0: 192.0.2.10/24"
-    result = guest.boot(image, timeout=180, cmdline=image.cmdline(ip="192.0.2.10/24"), until=line)
+    line = "oaas-lab guest eth0: 172.31.98.10/24"
+    result = guest.boot(image, timeout=180, cmdline=image.cmdline(ip="172.31.98.10/24"), until=line)
     console = str(result.evidence["console"])
     assert result.ok, f"{result}\n{console[-2000:]}"
     assert guest.MARKER in console

@@ -2,7 +2,7 @@
 
 QEMU runs inside a fresh network namespace with a tap device; the guest gets its address from
 the kernel command line. Nothing leaves that namespace: it has no other interface than ``lo``
-and the tap, and the addresses are from the documentation range 192.0.2.0/24.
+and the tap, and the addresses are from a private /24 of the lab ranges (172.31.98.0/24).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace"),
 ]
 
-HOST_ADDR, GUEST_ADDR = "192.0.2.1/24", "192.0.2.10"
+HOST_ADDR, GUEST_ADDR = "172.31.98.1/24", "172.31.98.10"
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:

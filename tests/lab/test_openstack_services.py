@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ class Stack:
     rabbit_env: dict[str, str]
     conn: cloud.Connection = None
     served: set[str] = field(default_factory=set)
+    cleanup: list[Path] = field(default_factory=list)
 
     def sql(self, statements: str) -> None:
         run(["mariadb", "--no-defaults", "-S", str(self.mysql_socket), "-u", "root"],
@@ -179,10 +181,14 @@ def gunicorn(stack: Stack, service: str, conf_dir: Path, files: list[Path],
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("openstack")
     daemons = Daemons(root)
+    stack: Stack | None = None
     try:
-        yield _bring_up(root, daemons)
+        stack = _bring_up(root, daemons)
+        yield stack
     finally:
         daemons.stop_all()
+        for path in stack.cleanup if stack is not None else []:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _bring_up(root: Path, daemons: Daemons) -> Stack:
@@ -447,7 +453,10 @@ def test_nova_api_conductor_scheduler_and_novncproxy(stack: Stack) -> None:
     assert {"nova-conductor", "nova-scheduler"} <= up
 
 
-def test_neutron_server_serves_through_its_wrapper(stack: Stack) -> None:
+def serve_neutron(stack: Stack) -> None:
+    """neutron API (wrapper) and RPC server up, once per module."""
+    if "neutron" in stack.served:
+        return
     register(stack, "neutron")
     conf_dir = stack.root / "neutron"
     files = [conf_dir / "neutron.conf", conf_dir / "ml2_conf.ini"]
@@ -482,6 +491,11 @@ def test_neutron_server_serves_through_its_wrapper(stack: Stack) -> None:
         return passed("queues", "q-plugin is a quorum queue", kinds=kinds)
 
     wait_for(quorum_queues, timeout=180, interval=3, fatal=exited)
+    stack.served.add("neutron")
+
+
+def test_neutron_server_serves_through_its_wrapper(stack: Stack) -> None:
+    serve_neutron(stack)
     # The lab's flat provider network (objects only: no agent, no traffic).
     net = cloud.ensure_flat_network(stack.conn, "oaas-flat", physnet="physnet1",
                                     cidr="192.0.2.0/24", allocation=("192.0.2.100", "192.0.2.150"))
@@ -565,12 +579,19 @@ def test_nova_compute_boots_the_guest_on_libvirt_qemu(
 ) -> None:
     serve_nova(stack)
     serve_glance(stack)
+    serve_neutron(stack)  # nova's API asks neutron about every server, even one without NICs
     conf_dir = stack.root / "nova-compute"
     conf_path = conf_dir / "nova.conf"
-    pod = config.NovaHost(my_ip="127.0.0.1", host="compute-0",
-                          state=stack.root / "compute-state", config_path=conf_path,
-                          venv=VENV or Path(), novncproxy_port=stack.ports["novnc"])
+    # QEMU runs as libvirt-qemu: the instance files need a path it can traverse (pytest's
+    # temporary directories are private to root).
+    state = Path(tempfile.mkdtemp(prefix="oaas-compute-"))
+    state.chmod(0o711)
+    stack.cleanup.append(state)
+    pod = config.NovaHost(my_ip="127.0.0.1", host="compute-0", state=state,
+                          config_path=conf_path, venv=VENV or Path(),
+                          novncproxy_port=stack.ports["novnc"])
     config.write([config.nova_conf(stack.infra, stack.apis, stack.secrets, pod)], conf_dir)
+    (pod.state / "instances").mkdir(mode=0o711)  # nova writes compute_id into state_path
     # No NIC in this guest: the compute host here is the test host, not a lab namespace.
     for binary in ("virtlogd", "libvirtd"):
         stack.daemons.start(binary, [binary])
@@ -592,27 +613,32 @@ def test_nova_compute_boots_the_guest_on_libvirt_qemu(
     started = time.monotonic()
     server = cloud.create_server(stack.conn, "oaas-boot", image_id=image.id, flavor_id=flavor,
                                  network_id=None)
+    try:
+        def active() -> CheckResult:
+            now = cloud.get_server(stack.conn, server.id)
+            if now is None or now.status == "ERROR":
+                why = f"{now.status}: {now.fault}" if now else "gone"
+                return failed("server", why)
+            if now.status == "ACTIVE":
+                return passed("server", "ACTIVE")
+            return failed("server", now.status)
 
-    def active() -> CheckResult:
-        now = cloud.get_server(stack.conn, server.id)
-        if now is None or now.status == "ERROR":
-            return failed("server", f"{now.status if now else 'gone'}: {now.fault if now else ''}")
-        return passed("server", "ACTIVE") if now.status == "ACTIVE" else failed("server",
-                                                                              now.status)
+        wait_for(active, timeout=240, interval=2,
+                 fatal=lambda r: r.detail.startswith(("ERROR", "gone")))
+        active_after = time.monotonic() - started
 
-    wait_for(active, timeout=240, interval=2, fatal=lambda r: r.detail.startswith(("ERROR",
-                                                                                    "gone")))
-    active_after = time.monotonic() - started
+        def booted() -> CheckResult:
+            log = cloud.console_log(stack.conn, server.id)
+            return passed("console", "marker") if guest.MARKER in log else failed("console", "-")
 
-    def booted() -> CheckResult:
-        log = cloud.console_log(stack.conn, server.id)
-        return passed("console", "marker") if guest.MARKER in log else failed("console", "no")
-
-    wait_for(booted, timeout=240, interval=2)
-    print(f"server ACTIVE after {active_after:.1f}s, "
-          f"guest userspace after {time.monotonic() - started:.1f}s")
-    url = cloud.remote_console_url(stack.conn, server.id)
-    assert f":{stack.ports['novnc']}/vnc_lite.html?" in url
-    cloud.delete_server(stack.conn, server.id)
-    wait_for(lambda: passed("deleted", "gone") if cloud.get_server(stack.conn, server.id)
-             is None else failed("deleted", "still there"), timeout=120, interval=2)
+        wait_for(booted, timeout=240, interval=2)
+        print(f"server ACTIVE after {active_after:.1f}s, "
+              f"guest userspace in its console log after {time.monotonic() - started:.1f}s")
+        url = cloud.remote_console_url(stack.conn, server.id)
+        assert url.startswith(f"{stack.apis.novncproxy}/vnc_lite.html?path=")
+        assert "token" in url
+    finally:
+        # QEMU outlives libvirtd: the server must be gone before the daemons are stopped.
+        cloud.delete_server(stack.conn, server.id)
+        wait_for(lambda: passed("deleted", "gone") if cloud.get_server(stack.conn, server.id)
+                 is None else failed("deleted", "still there"), timeout=120, interval=2)
