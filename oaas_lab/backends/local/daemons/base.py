@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -10,7 +10,10 @@ from typing import Protocol
 from oaas_lab.adapters.shell import Completed
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program
+from oaas_lab.checks import CheckResult
+from oaas_lab.errors import NotReadyError
 from oaas_lab.secrets import SecretStore
+from oaas_lab.wait import WaitTimeoutError, wait_for
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -133,3 +136,13 @@ class SimpleDriver:
 def main_log(ctx: PodContext) -> Path:
     """The log file of the pod's daemon (what ``logs``/``log_path`` show)."""
     return ctx.path("log", f"{ctx.pod.name}.log")
+
+
+def await_ready(
+    component: str, check: Callable[[], CheckResult], log: Path, timeout: float = 150.0
+) -> CheckResult:
+    """Poll ``check`` each second; on timeout a ``NotReadyError`` names the reason and the log."""
+    try:
+        return wait_for(check, timeout=timeout, interval=1.0)
+    except WaitTimeoutError as exc:
+        raise NotReadyError(component, exc.last.detail, str(log)) from None

@@ -20,12 +20,11 @@ from oaas_lab.backends.local.daemons.base import (
     PodRunner,
     RenderedFile,
     SimpleDriver,
+    await_ready,
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.errors import NotReadyError
-from oaas_lab.wait import WaitTimeoutError, wait_for
 
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 ROOT_SECRET = "galera_root"  # noqa: S105 -- the name of a secret, not its value
@@ -216,10 +215,7 @@ class GaleraDriver(SimpleDriver):
                 return passed("galera", f"{first.pod.name} Primary and Synced")
             return failed("galera", f"{first.pod.name}: {status}")
 
-        try:
-            wait_for(synced, timeout=150.0, interval=1.0)
-        except WaitTimeoutError as exc:
-            raise NotReadyError("galera", exc.last.detail, str(main_log(first))) from None
+        await_ready("galera", synced, main_log(first))
         sql = provision_sql(
             first.secrets.get(ROOT_SECRET).reveal(), first.secrets.get(APP_SECRET).reveal()
         )

@@ -24,12 +24,12 @@ from oaas_lab.backends.local.daemons.base import (
     PodRunner,
     RenderedFile,
     SimpleDriver,
+    await_ready,
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.errors import LabError, NotReadyError
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.errors import LabError
 
 BIN = "/usr/lib/rabbitmq/bin"  # not /usr/sbin: the Debian wrapper there switches user
 COOKIE_SECRET = "rabbitmq_cookie"  # noqa: S105 -- the name of a secret, not its value
@@ -191,10 +191,7 @@ class RabbitmqDriver(SimpleDriver):
                 return passed("rabbitmq", f"{ctx.pod.name} running")
             return failed("rabbitmq", f"{ctx.pod.name}: {done.stderr.strip()[-200:]}")
 
-        try:
-            wait_for(running, timeout=150.0, interval=1.0)
-        except WaitTimeoutError as exc:
-            raise NotReadyError("rabbitmq", exc.last.detail, str(main_log(ctx))) from None
+        await_ready("rabbitmq", running, main_log(ctx))
 
     def _seed_status(self, seed: PodContext, runner: PodRunner) -> dict[str, Any]:
         # cluster_status answers as soon as the node runs: one CLI call (seconds each on a busy
@@ -208,10 +205,7 @@ class RabbitmqDriver(SimpleDriver):
                 return failed("rabbitmq", str(exc))
             return passed("rabbitmq", f"{seed.pod.name} answers")
 
-        try:
-            wait_for(answered, timeout=150.0, interval=1.0)
-        except WaitTimeoutError as exc:
-            raise NotReadyError("rabbitmq", exc.last.detail, str(main_log(seed))) from None
+        await_ready("rabbitmq", answered, main_log(seed))
         return seen
 
     def _join(self, ctx: PodContext, seed: PodContext, runner: PodRunner,
