@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 
 from oaas_lab import config
-from oaas_lab.adapters import shell
+from oaas_lab.adapters import shell, sql
 from oaas_lab.backends.base import PodState
+from oaas_lab.backends.local.daemons.galera import APP_DATABASE, APP_SECRET, APP_USER
 from oaas_lab.backends.local.lab import LocalLab
 from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.errors import QuorumError, UserError
+from oaas_lab.probes.faults import rejoin_method
+from oaas_lab.secrets import SecretStore
 from oaas_lab.wait import wait_for
 
 pytestmark = pytest.mark.lab
@@ -122,7 +125,28 @@ def test_killed_galera_member_comes_back_by_itself_and_rejoins(lab):
     log = Path(lab.log_path("galera-1")).read_text(errors="replace")
     rejoin = log[log.rindex("galera-entrypoint: recovered position"):]
     assert "joining the cluster" in rejoin
-    assert "IST received" in rejoin  # only the missing write-sets, not a full copy
+    # Whether any write-set was missed depends on timing here; what must never happen is a
+    # full copy. The next test makes the member miss writes on purpose.
+    assert rejoin_method(log) != "SST"
+
+
+def test_a_member_that_missed_writes_catches_up_by_ist(lab):
+    password = SecretStore(lab.lab_dir).get(APP_SECRET)
+    lab.stop("galera-2")
+    marker = f"missed-{os.getpid()}"
+    with sql.connect(lab.service_address("galera"), user=APP_USER, password=password,
+                     database=APP_DATABASE) as conn:
+        sql.query(conn, "CREATE TABLE IF NOT EXISTS lab_ist (id INT AUTO_INCREMENT "
+                        "PRIMARY KEY, note VARCHAR(64))")
+        for _ in range(20):
+            sql.query(conn, "INSERT INTO lab_ist (note) VALUES (%s)", (marker,))
+    lab.start("galera-2")
+    ready(lab, "galera")
+    assert rejoin_method(lab.logs("galera-2", lines=2000)) == "IST"
+    with sql.connect(lab.address("galera-2"), user=APP_USER, password=password,
+                     database=APP_DATABASE) as conn:
+        rows = sql.query(conn, "SELECT COUNT(*) FROM lab_ist WHERE note = %s", (marker,))
+    assert rows[0][0] == 20
 
 
 def test_galera_recovers_unattended_after_every_member_was_down(lab):
