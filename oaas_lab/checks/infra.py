@@ -22,14 +22,15 @@ from typing import Any
 from oaas_lab.adapters import amqp, etcd, memcache, sql
 from oaas_lab.backends.base import Lab
 from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.credentials import (
+    GALERA_APP_DATABASE,
+    GALERA_APP_SECRET,
+    GALERA_APP_USER,
+    GALERA_ROOT_SECRET,
+    RABBITMQ_SECRET,
+    RABBITMQ_USER,
+)
 from oaas_lab.secrets import SecretStore
-
-GALERA_ROOT_SECRET = "galera_root"  # noqa: S105 -- the name of a secret, not its value
-GALERA_APP_SECRET = "galera_oaas"  # noqa: S105 -- the name of a secret, not its value
-GALERA_APP_USER = "oaas"
-GALERA_APP_DATABASE = "oaas"
-RABBITMQ_USER = "openstack"
-RABBITMQ_SECRET = "rabbitmq_openstack"  # noqa: S105 -- the name of a secret, not its value
 
 Observation = dict[str, Any]
 

@@ -18,10 +18,14 @@ from typing import Any
 from oaas_lab.adapters import etcd, sql
 from oaas_lab.backends.base import Lab
 from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.credentials import (
+    GALERA_APP_SECRET as SQL_SECRET,
+)
+from oaas_lab.credentials import (
+    GALERA_APP_USER as SQL_USER,
+)
 from oaas_lab.secrets import SecretStore
 
-SQL_USER = "oaas"
-SQL_SECRET = "galera_oaas"  # noqa: S105 -- the name of a secret, not its value
 ETCD_PORT = 2379
 
 GaleraObservation = Mapping[str, str] | str

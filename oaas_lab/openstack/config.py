@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from oaas_lab.credentials import RABBITMQ_SECRET
+from oaas_lab.credentials import RABBITMQ_USER as RABBIT_USER
 from oaas_lab.errors import ConfigError
 from oaas_lab.secrets import Secret, SecretStore
 
@@ -45,7 +47,6 @@ DATABASES = {
 }
 """The MariaDB databases of each service; the database user is the service name."""
 
-RABBIT_USER = "openstack"
 SERVICE_PROJECT = "service"
 DOMAIN = "Default"
 
@@ -79,7 +80,7 @@ class LabSecrets:
         """Read (or generate once) every secret under a stable name in ``store``."""
         return cls(
             admin=store.get("keystone_admin"),
-            rabbitmq=store.get("rabbitmq_openstack"),
+            rabbitmq=store.get(RABBITMQ_SECRET),
             horizon_key=store.get("horizon_secret_key", kind="token"),
             database={name: store.get(f"{name}_db") for name in SERVICES},
             service={name: store.get(f"{name}_keystone") for name in SERVICES[1:]},

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from oaas_lab.adapters import sql
 from oaas_lab.backends.base import Lab, PodState
 from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.credentials import (
+    GALERA_APP_SECRET as SQL_SECRET,
+)
+from oaas_lab.credentials import (
+    GALERA_APP_USER as SQL_USER,
+)
 from oaas_lab.errors import LabError, UserError
 from oaas_lab.secrets import SecretStore
 from oaas_lab.wait import WaitTimeoutError, wait_for
-
-SQL_USER = "oaas"
-SQL_SECRET = "galera_oaas"  # noqa: S105 -- the name of a secret, not its value
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from oaas_lab.backends.base import Lab, PodState
 from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.checks.quorum import membership
+from oaas_lab.credentials import GALERA_APP_SECRET as SQL_SECRET
+from oaas_lab.credentials import RABBITMQ_SECRET as AMQP_SECRET
 from oaas_lab.errors import UserError
 from oaas_lab.probes.faults import time_until
 from oaas_lab.probes.loop import Figures, ProbeLoop, Target
 from oaas_lab.probes.targets import (
-    AMQP_SECRET,
     ETCD_PORT,
-    SQL_SECRET,
     EtcdPuts,
     QueuePublishes,
     SqlWrites,

@@ -14,13 +14,23 @@ from typing import Any
 
 from oaas_lab.adapters import amqp, etcd, sql
 from oaas_lab.backends.base import Lab, PodState
+from oaas_lab.credentials import (
+    GALERA_APP_DATABASE as SQL_DATABASE,
+)
+from oaas_lab.credentials import (
+    GALERA_APP_SECRET as SQL_SECRET,
+)
+from oaas_lab.credentials import (
+    GALERA_APP_USER as SQL_USER,
+)
+from oaas_lab.credentials import (
+    RABBITMQ_SECRET as AMQP_SECRET,
+)
+from oaas_lab.credentials import (
+    RABBITMQ_USER as AMQP_USER,
+)
 from oaas_lab.secrets import Secret, SecretStore
 
-SQL_USER = "oaas"
-SQL_SECRET = "galera_oaas"  # noqa: S105 -- the name of a secret, not its value
-SQL_DATABASE = "oaas"
-AMQP_USER = "openstack"
-AMQP_SECRET = "rabbitmq_openstack"  # noqa: S105 -- a secret's name
 ETCD_PORT = 2379
 WRITE_TIMEOUT = 2.0
 """Seconds one write may take before it counts as failed (probes must not hang)."""

@@ -25,12 +25,20 @@ from oaas_lab.backends.local.daemons.base import (
 )
 from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.credentials import (
+    GALERA_APP_DATABASE as APP_DATABASE,
+)
+from oaas_lab.credentials import (
+    GALERA_APP_SECRET as APP_SECRET,
+)
+from oaas_lab.credentials import (
+    GALERA_APP_USER as APP_USER,
+)
+from oaas_lab.credentials import (
+    GALERA_ROOT_SECRET as ROOT_SECRET,
+)
 
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
-ROOT_SECRET = "galera_root"  # noqa: S105 -- the name of a secret, not its value
-APP_SECRET = "galera_oaas"  # noqa: S105 -- the name of a secret, not its value
-APP_USER = "oaas"
-APP_DATABASE = "oaas"
 HEALTH_PORT = 9200
 MYSQL_PORT = 3306
 GCOMM_PORT = 4567

@@ -29,12 +29,18 @@ from oaas_lab.backends.local.daemons.base import (
 )
 from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.credentials import (
+    RABBITMQ_COOKIE_SECRET as COOKIE_SECRET,
+)
+from oaas_lab.credentials import (
+    RABBITMQ_SECRET as USER_SECRET,
+)
+from oaas_lab.credentials import (
+    RABBITMQ_USER as USER,
+)
 from oaas_lab.errors import LabError
 
 BIN = "/usr/lib/rabbitmq/bin"  # not /usr/sbin: the Debian wrapper there switches user
-COOKIE_SECRET = "rabbitmq_cookie"  # noqa: S105 -- the name of a secret, not its value
-USER_SECRET = "rabbitmq_openstack"  # noqa: S105 -- the name of a secret, not its value
-USER = "openstack"
 VHOST = "openstack"
 AMQP_PORT = 5672
 RA_SYSTEMS = ("quorum", "coordination")  # Ra systems under the node's database directory
