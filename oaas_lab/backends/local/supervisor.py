@@ -233,12 +233,32 @@ class Supervisor:
             return
         self._call("startProcess", name, False)
 
-    def stop(self, name: str) -> None:
-        """Stop a program; it stays stopped until ``start``."""
-        info = self.info(name)
-        if info is None or info["statename"] in ("STOPPED", "EXITED", "FATAL"):
-            return
-        self._call("stopProcess", name, True)
+    def stop(self, name: str, timeout: float = 180.0) -> None:
+        """Stop a program; it stays stopped until ``start``.
+
+        A program that has just died is EXITED only until autorestart starts it again, and
+        supervisord refuses to stop an EXITED program; returning then would let it come back.
+        So the state is polled until the program is really STOPPED (or FATAL).
+        """
+
+        def stopped() -> CheckResult:
+            info = self.info(name)
+            state = "ABSENT" if info is None else str(info["statename"])
+            if state in ("ABSENT", "STOPPED", "FATAL"):
+                return passed("stop", f"{name}: {state.lower()}")
+            if state != "EXITED":
+                # Blocks until the program is down; a race with its own exit is harmless.
+                with contextlib.suppress(LabError):
+                    self._call("stopProcess", name, True)
+            return failed("stop", f"{name}: {state.lower()}")
+
+        try:
+            wait_for(stopped, timeout=timeout, interval=0.2)
+        except WaitTimeoutError as exc:
+            raise LabError(
+                f"{name} did not stop within {timeout:.0f}s ({exc.last.detail})",
+                hint=f"read {self.lab_dir / 'supervisord.log'}",
+            ) from None
 
     def signal(self, name: str, signame: str) -> None:
         """Send a signal to the running program (e.g. ``USR2`` = reload for HAProxy)."""
