@@ -20,11 +20,13 @@ from typing import Any
 
 import pytest
 
+from oaas_lab import catalogue
 from oaas_lab import config as config_mod
 from oaas_lab.backends import get_lab
 from oaas_lab.backends.base import Lab
 from oaas_lab.config import LabConfig
 from oaas_lab.probes import Faults, Measurements
+from oaas_lab.probes.cloud import Cloud
 from oaas_lab.reports import evidence
 from oaas_lab.reports.plugin import EVIDENCE_PREFIX, ReportsPlugin
 from oaas_lab.secrets import SecretStore
@@ -33,6 +35,7 @@ pytest_plugins = [
     "features.steps.lab_steps",
     "features.steps.fault_steps",
     "features.steps.measure_steps",
+    "features.steps.cloud_steps",
 ]
 
 MARKERS = {
@@ -42,6 +45,12 @@ MARKERS = {
     "cold-restart": "every member of a component killed at once",
     "node-loss": "every pod of one controller node killed",
     "slow": "takes more than a minute",
+    "identity": "keystone tokens for the admin and a member user; a keystone pod lost",
+    "vm": "servers boot on libvirt/QEMU from the lab's guest image and are deleted",
+    "network": "a server's port bound by neutron; the guest answers on the lab network",
+    "console": "serial console log and the noVNC websocket's RFB handshake",
+    "dashboard": "horizon in headless Chromium: login and the instances page",
+    "api": "OpenStack API pods killed under load",
 }
 QUORUM_COMPONENTS = ("galera", "etcd", "rabbitmq")
 
@@ -105,6 +114,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "oaas-lab-reports")
 
 
+OPENSTACK_TAGS = {"identity", "vm", "network", "console", "dashboard", "api"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Among the scenarios, the OpenStack ones first: the infrastructure scenarios then break
+    what they stand on. Tests outside ``features/`` keep their place (before the lab is up)."""
+    prefix = features_prefix(config)
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        if not item.nodeid.startswith(prefix):
+            return (0, 0)
+        return (1, 0 if OPENSTACK_TAGS & {m.name for m in item.iter_markers()} else 1)
+
+    items.sort(key=order)
+
+
 @pytest.fixture(scope="session")
 def lab_settings(pytestconfig: pytest.Config) -> LabConfig:
     """The effective lab configuration of this run."""
@@ -151,6 +176,18 @@ def measurements(
             request.node.user_properties.append((name, value))
 
 
+@pytest.fixture
+def cloud(lab: Lab, secrets: SecretStore, request: pytest.FixtureRequest) -> Iterator[Cloud]:
+    """The cloud as one scenario uses it; the servers it created are deleted at its end."""
+    used = Cloud(lab, secrets)
+    try:
+        yield used
+    finally:
+        used.close()
+        for name, value in used.figures.items():
+            request.node.user_properties.append((name, value))
+
+
 def pytest_bdd_step_error(request: pytest.FixtureRequest, scenario: Any, step: Any) -> None:
     """Take evidence the moment a step fails: status and log tails of the components it names."""
     try:
@@ -159,6 +196,6 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest, scenario: Any, step: A
     except Exception:  # no lab to look at (it failed to come up): the failure says why
         return
     text = f"{scenario.name} {step.name}"
-    named = [c for c in QUORUM_COMPONENTS if re.search(rf"\b{c}\b", text)]
+    named = [c.name for c in catalogue.CATALOGUE if re.search(rf"\b{c.name}\b", text)]
     for title, body in evidence.collect(lab_obj, store, named or QUORUM_COMPONENTS).items():
         request.node.user_properties.append((f"{EVIDENCE_PREFIX}{title}", body))

@@ -104,8 +104,8 @@ CATALOGUE: tuple[Component, ...] = (
         description="token and session caches",
         ready_timeout=30.0,
     ),
-    # The OpenStack tier. Only the k8s lab deploys it from here for now (the local lab starts
-    # the infrastructure tier); quorum-free, so any count of 1 or more is allowed.
+    # The OpenStack tier: quorum-free, so any count of 1 or more is allowed. The APIs run two
+    # members (one can be lost); the RPC-driven daemons one each on a small lab.
     Component(
         name="keystone", role=Role.CONTROLLER, replicas=2, ports={"api": 5000},
         readiness="keystone", tier=Tier.OPENSTACK, depends_on=("haproxy", "memcached"),
@@ -128,28 +128,28 @@ CATALOGUE: tuple[Component, ...] = (
         description="compute API; owns nova's databases and cells", ready_timeout=900.0,
     ),
     Component(
-        name="nova-conductor", role=Role.CONTROLLER, replicas=2, ports={},
+        name="nova-conductor", role=Role.CONTROLLER, replicas=1, ports={},
         readiness="nova-conductor", tier=Tier.OPENSTACK, depends_on=("nova-api",),
         description="compute database proxy", ready_timeout=600.0,
     ),
     Component(
-        name="nova-scheduler", role=Role.CONTROLLER, replicas=2, ports={},
+        name="nova-scheduler", role=Role.CONTROLLER, replicas=1, ports={},
         readiness="nova-scheduler", tier=Tier.OPENSTACK, depends_on=("nova-api",),
         description="compute placement decisions", ready_timeout=600.0,
     ),
     Component(
-        name="nova-novncproxy", role=Role.CONTROLLER, replicas=2, ports={"novnc": 6080},
+        name="nova-novncproxy", role=Role.CONTROLLER, replicas=1, ports={"novnc": 6080},
         readiness="nova-novncproxy", tier=Tier.OPENSTACK, depends_on=("nova-api",),
         description="remote console proxy", ready_timeout=600.0,
     ),
     Component(
-        name="nova-compute", role=Role.COMPUTE, replicas=2, ports={"vnc": 5900},
+        name="nova-compute", role=Role.COMPUTE, replicas=1, ports={"vnc": 5900},
         readiness="nova-compute", tier=Tier.OPENSTACK,
         depends_on=("nova-conductor", "placement"),
         description="libvirt/QEMU hypervisor, one per compute node", ready_timeout=900.0,
     ),
     Component(
-        name="neutron-server", role=Role.NETWORK, replicas=2, ports={"api": 9696},
+        name="neutron-server", role=Role.NETWORK, replicas=1, ports={"api": 9696},
         readiness="neutron-server", tier=Tier.OPENSTACK, depends_on=("keystone", "rabbitmq"),
         description="networking API (the seed kept network nodes dedicated)",
         ready_timeout=900.0,

@@ -53,6 +53,10 @@ class LocalSettings(_Strict):
     )
     controller_nodes: int = Field(default=3, ge=1, le=9, description="controller node labels")
     compute_nodes: int = Field(default=2, ge=1, le=9, description="compute/network node labels")
+    openstack: bool = Field(
+        default=True,
+        description="run the OpenStack tier too (false: the infrastructure tier only)",
+    )
 
     @field_validator("subnet")
     @classmethod

@@ -5,16 +5,28 @@ from __future__ import annotations
 from pytest_bdd import given, parsers, then
 
 from oaas_lab.backends.base import Lab
-from oaas_lab.checks import all_ok, summary
+from oaas_lab.checks import CheckResult, all_ok, failed, passed, summary
 from oaas_lab.checks.quorum import membership, quorum
 from oaas_lab.probes import Faults, Measurements
 from oaas_lab.secrets import SecretStore
+from oaas_lab.wait import WaitTimeoutError, wait_for
+
+LAB_READY_SECONDS = 300.0
 
 
 @given("the lab is up")
 def lab_is_up(lab: Lab) -> None:
-    results = [status.ready for status in lab.status()]
-    assert all_ok(results), summary(results)
+    # A scenario may follow one that killed pods: members still restarting get a bounded wait.
+    def ready() -> CheckResult:
+        results = [status.ready for status in lab.status()]
+        if all_ok(results):
+            return passed("lab", "every component ready")
+        return failed("lab", summary(results))
+
+    try:
+        wait_for(ready, timeout=LAB_READY_SECONDS, interval=5.0)
+    except WaitTimeoutError as exc:
+        raise AssertionError(exc.last.detail) from None
 
 
 @given(parsers.parse("{component} has its full membership"))

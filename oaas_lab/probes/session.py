@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 from oaas_lab.backends.base import Lab, PodState
 from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.checks.openstack import CHECKS as OPENSTACK_CHECKS
 from oaas_lab.checks.quorum import membership
 from oaas_lab.credentials import GALERA_APP_SECRET as SQL_SECRET
 from oaas_lab.credentials import RABBITMQ_SECRET as AMQP_SECRET
 from oaas_lab.errors import UserError
+from oaas_lab.probes.cloud import API_REQUESTS, ApiRequests
 from oaas_lab.probes.faults import time_until
 from oaas_lab.probes.loop import Figures, ProbeLoop, Target
 from oaas_lab.probes.targets import (
@@ -58,7 +60,10 @@ def make_target(
         if prepare:
             amqp_target.prepare()
         return amqp_target
-    raise UserError(f"no probe writes to {component!r}", hint=f"use one of: {', '.join(SERVICES)}")
+    if component in API_REQUESTS:
+        return ApiRequests(lab, store, component)
+    raise UserError(f"no probe writes to {component!r}",
+                    hint=f"use one of: {', '.join([*SERVICES, *API_REQUESTS])}")
 
 
 @dataclass
@@ -164,6 +169,14 @@ class Measurements:
 
         result, waited = time_until(resumed, timeout, interval=0.2)
         self.record(f"{component} writes resumed after s", round(waited, 1))
+        return result
+
+    def works_again(self, component: str, timeout: float, since_fault: float) -> CheckResult:
+        """Wait until every member of an OpenStack ``component`` works (its readiness check);
+        records the seconds from the last fault until then."""
+        check = OPENSTACK_CHECKS[component]
+        result, waited = time_until(lambda: check(self.lab, self.store), timeout, interval=1.0)
+        self.record(f"{component} works again after s", round(since_fault + waited, 1))
         return result
 
     def full_membership(self, component: str, timeout: float, since_fault: float) -> CheckResult:

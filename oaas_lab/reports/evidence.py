@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 
 from oaas_lab.backends.base import Lab
+from oaas_lab.checks.openstack import CHECKS as OPENSTACK_CHECKS
 from oaas_lab.checks.quorum import membership
 from oaas_lab.errors import OaasLabError
 from oaas_lab.reports.model import scrub
@@ -26,7 +27,8 @@ def collect(
     out: dict[str, str] = {}
     for component in components:
         try:
-            result = membership(lab, store, component)
+            judge = OPENSTACK_CHECKS.get(component)
+            result = judge(lab, store) if judge else membership(lab, store, component)
             out[f"{component} status"] = (
                 f"{result}\n\n{json.dumps(result.evidence, indent=2, default=str)}"
             )

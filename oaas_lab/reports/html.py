@@ -21,6 +21,9 @@ th { background: #f3f3f3; }
 .skipped { color: #777; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; max-height: 30em; }
 .tag { font-size: 0.8em; background: #eef; padding: 0 0.3em; margin-right: 0.2em; }
+figure { margin: 0.5em 0 1.5em; }
+figure img { max-width: 100%; border: 1px solid #ccc; }
+figcaption { font-size: 0.9em; color: #555; }
 </style></head><body>
 <h1>{{ run.title }}</h1>
 <p>Lab <b>{{ run.lab }}</b>, release <b>{{ run.release }}</b>, started {{ run.started }},
@@ -49,6 +52,12 @@ wall time {{ "%.0f"|format(run.wall_seconds) }} s.
 {% if s.figures %}<table><tr><th>figure</th><th>value</th></tr>
 {% for k, v in s.figures.items() %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}
 </table>{% endif %}
+{% if s.attachments %}<h3>Attachments</h3>
+{% for a in s.attachments %}<figure>{% if not a.path %}<p>{{ a.note }}</p>
+{% elif a.is_image %}<a href="{{ a.path }}"><img src="{{ a.path }}" alt="{{ a.caption }}"></a>
+{% else %}<a href="{{ a.path }}">{{ a.path }}</a>{% endif %}
+<figcaption>{{ a.caption }}</figcaption></figure>
+{% endfor %}{% endif %}
 {% if s.failure %}<h3>Failure{% if s.failed_step %} at "{{ s.failed_step }}"{% endif %}</h3>
 <pre>{{ s.failure }}</pre>{% endif %}
 {% if s.evidence %}<h3>Evidence taken when the step failed</h3>

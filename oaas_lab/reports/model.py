@@ -18,6 +18,25 @@ class StepRecord:
     duration: float
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file a scenario attached (a screenshot ...), copied next to the report page."""
+
+    caption: str
+    path: str
+    """Relative to the reports directory (``attachments/...``); empty when it was not copied."""
+    note: str = ""
+    """Why it was not copied (the file was missing ...)."""
+
+    @property
+    def is_image(self) -> bool:
+        """Shown inline on the page, not as a link."""
+        return self.path.lower().endswith(IMAGE_SUFFIXES)
+
+
 @dataclass
 class ScenarioRecord:
     """One scenario (one pytest item): outcome, time, figures and, when it failed, evidence."""
@@ -31,6 +50,7 @@ class ScenarioRecord:
     steps: list[StepRecord] = field(default_factory=list)
     figures: dict[str, object] = field(default_factory=dict)
     evidence: dict[str, str] = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)
     failure: str = ""
 
     @property

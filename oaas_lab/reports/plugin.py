@@ -2,13 +2,16 @@
 
 Registered by ``features/conftest.py`` (and so by ``oaas-lab qualify``): it points pytest's
 JUnit XML and pytest-bdd's Cucumber JSON at the reports directory, collects per scenario the
-outcome, the duration, the figures the scenario recorded (``user_properties``) and the
-evidence taken when a step failed, and writes ``index.html`` when the session ends.
+outcome, the duration, the figures the scenario recorded (``user_properties``), the files it
+attached (copied to ``attachments/``) and the evidence taken when a step failed, and writes
+``index.html`` when the session ends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,14 +20,29 @@ from typing import Any
 import pytest
 
 from oaas_lab.reports.html import render
-from oaas_lab.reports.model import RunRecord, ScenarioRecord, StepRecord, scrub
+from oaas_lab.reports.model import Attachment, RunRecord, ScenarioRecord, StepRecord, scrub
 
 EVIDENCE_PREFIX = "evidence: "
 """``user_properties`` whose name starts with this are evidence, not figures."""
 
+ATTACHMENT_PREFIX = "attachment: "
+"""``user_properties`` named with this and a caption carry a file path to show on the page."""
+
+ATTACHMENTS = "attachments"
+
 JUNIT = "junit.xml"
 CUCUMBER = "cucumber.json"
 HTML = "index.html"
+
+
+def attachment(caption: str, path: Path) -> tuple[str, str]:
+    """The ``user_properties`` entry that attaches the file at ``path`` to the scenario.
+
+    A step calls ``request.node.user_properties.append(attachment("dashboard", png))``; the
+    file is copied into the reports directory when the step's phase reports, so it may be a
+    temporary file.
+    """
+    return f"{ATTACHMENT_PREFIX}{caption}", str(path)
 
 
 def scenario_of(report: pytest.TestReport) -> dict[str, Any] | None:
@@ -58,6 +76,7 @@ class ReportsPlugin:
             started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         )
         self._by_id: dict[str, ScenarioRecord] = {}
+        self._attached: set[tuple[str, str, str]] = set()
 
     @staticmethod
     def point_builtin_reports(config: pytest.Config, directory: Path) -> None:
@@ -95,6 +114,8 @@ class ReportsPlugin:
         for name, value in report.user_properties:
             if name.startswith(EVIDENCE_PREFIX):
                 record.evidence[name.removeprefix(EVIDENCE_PREFIX)] = str(value)
+            elif name.startswith(ATTACHMENT_PREFIX):
+                self._attach(record, name.removeprefix(ATTACHMENT_PREFIX), Path(str(value)))
             else:
                 record.figures[name] = value
         if report.failed:
@@ -105,12 +126,36 @@ class ReportsPlugin:
             record.outcome = "skipped"
             record.failure = report.longreprtext
 
+    def _attach(self, record: ScenarioRecord, caption: str, source: Path) -> None:
+        # Each phase's report repeats the item's properties: copy each file once per scenario
+        # (a later scenario may attach a new picture under the same path).
+        key = (record.nodeid, caption, str(source))
+        if key in self._attached:
+            return
+        self._attached.add(key)
+        number = len(self._attached)
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", source.name).strip("-.") or "file"
+        relative = f"{ATTACHMENTS}/{number:03d}-{safe}"
+        try:
+            (self.directory / ATTACHMENTS).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, self.directory / relative)
+        except OSError as exc:
+            record.attachments.append(
+                Attachment(caption, "", note=f"{source} was not copied: {exc.strerror or exc}")
+            )
+            return
+        record.attachments.append(Attachment(caption, relative))
+
     def write(self) -> Path:
         """Write ``index.html`` (secrets scrubbed) and return its path."""
         secrets = list(self._secrets())
         for record in self.run.scenarios:
             record.failure = scrub(record.failure, secrets)
             record.evidence = {k: scrub(v, secrets) for k, v in record.evidence.items()}
+            record.attachments = [
+                Attachment(scrub(a.caption, secrets), a.path, scrub(a.note, secrets))
+                for a in record.attachments
+            ]
         self.run.wall_seconds = time.monotonic() - self._started
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / HTML

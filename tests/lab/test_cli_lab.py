@@ -32,6 +32,7 @@ class Cli:
             **os.environ,
             "OAAS_LAB_NAME": NAME,
             "OAAS_LAB_LOCAL__SUBNET": SUBNET,
+            "OAAS_LAB_LOCAL__OPENSTACK": "false",
             "OAAS_LAB_STATE_DIR": str(state_dir),
         }
         self.env.pop("OAAS_LAB_CONFIG", None)

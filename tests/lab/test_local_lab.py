@@ -36,7 +36,8 @@ def lab(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the local lab tests need root (network namespaces, bridges)")
     state_dir = tmp_path_factory.mktemp("labstate")
-    cfg = config.load(overrides={"name": NAME, "local.subnet": SUBNET,
+    # The infrastructure tier only: the OpenStack tier has scenarios of its own in features/.
+    cfg = config.load(overrides={"name": NAME, "local.subnet": SUBNET, "local.openstack": False,
                                  "state_dir": str(state_dir)}, environ={})
     the_lab = LocalLab(cfg)
     events: list[tuple[str, str]] = []
@@ -103,7 +104,8 @@ def test_even_count_is_refused_before_anything_changes(lab):
 
 def test_a_second_lab_on_the_same_subnet_is_refused_before_anything_changes(lab, tmp_path):
     cfg = config.load(overrides={"name": "lclash", "local.subnet": SUBNET,
-                                 "state_dir": str(tmp_path)}, environ={})
+                                 "local.openstack": False, "state_dir": str(tmp_path)},
+                      environ={})
     with pytest.raises(UserError, match=f"{NAME}-br"):
         LocalLab(cfg).up()
     assert "lclash-" not in shell.run(["ip", "-o", "link", "show"]).stdout

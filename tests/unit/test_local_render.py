@@ -43,7 +43,9 @@ def ctx_for(tmp_path: Path):
         pods = members(component, count)
         return PodContext(pod=pods[ordinal], members=pods, lab_name="t",
                           pod_dir=tmp_path / "pods" / pods[ordinal].name, secrets=secrets,
-                          python="/venv/bin/python", others={"galera": members("galera", 3)})
+                          python="/venv/bin/python",
+                          others={c: members(c, 3 if c != "haproxy" else 2)
+                                  for c in ("galera", "haproxy", "rabbitmq", "memcached")})
 
     return build
 

@@ -11,8 +11,8 @@ from oaas_lab.cli.main import main
 from oaas_lab.cli.qualify_cmds import pytest_args
 from oaas_lab.reports import evidence
 from oaas_lab.reports.html import render
-from oaas_lab.reports.model import RunRecord, ScenarioRecord, StepRecord, scrub
-from oaas_lab.reports.plugin import EVIDENCE_PREFIX, ReportsPlugin
+from oaas_lab.reports.model import Attachment, RunRecord, ScenarioRecord, StepRecord, scrub
+from oaas_lab.reports.plugin import ATTACHMENT_PREFIX, EVIDENCE_PREFIX, ReportsPlugin
 from oaas_lab.secrets import SecretStore
 
 pytest_plugins = ["pytester"]
@@ -90,6 +90,83 @@ def test_plugin_writes_all_three_reports(pytester: pytest.Pytester, tmp_path: Pa
     assert 'name="galera longest_gap_s" value="3.25"' in junit
     outcomes = {s.name: s.outcome for s in plugin.run.scenarios}
     assert outcomes == {"test_passes": "passed", "test_fails": "failed"}
+
+
+def test_page_shows_images_inline_other_files_as_links_and_missing_ones_as_notes():
+    record = ScenarioRecord(
+        nodeid="n", name="Dashboard", attachments=[
+            Attachment("instances page <after boot>", "attachments/001-instances.png"),
+            Attachment("console log", "attachments/002-console.txt"),
+            Attachment("lost", "", note="/tmp/gone.png was not copied: No such file"),
+        ],
+    )
+    page = render(run_with([record]))
+    assert ('<img src="attachments/001-instances.png" '
+            'alt="instances page &lt;after boot&gt;">') in page
+    assert "<figcaption>instances page &lt;after boot&gt;</figcaption>" in page
+    assert '<a href="attachments/002-console.txt">attachments/002-console.txt</a>' in page
+    assert "<img src=\"attachments/002-console.txt\"" not in page
+    assert "/tmp/gone.png was not copied: No such file" in page
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+ATTACHING_TEST = f'''
+import pytest
+
+from oaas_lab.reports.plugin import attachment
+
+PNG = {PNG!r}
+
+
+@pytest.fixture
+def shot(request, tmp_path_factory):
+    # One path for every test, rewritten each time: each scenario keeps its own copy.
+    path = tmp_path_factory.getbasetemp() / "login page.png"
+    path.write_bytes(PNG if request.node.name == "test_passes" else PNG[:-1])
+    # Attached in setup: the call and teardown reports repeat it; it must appear once.
+    request.node.user_properties.append(attachment("login page", path))
+    return path.parent
+
+
+def test_passes(shot):
+    pass
+
+
+def test_fails(shot, request):
+    other = shot / "instances.png"
+    other.write_bytes(PNG[::-1])
+    request.node.user_properties.append(attachment("instances for {SECRET}", other))
+    request.node.user_properties.append(("{ATTACHMENT_PREFIX}gone", str(shot / "nope.png")))
+    assert False, "the server is not listed"
+'''
+
+
+def test_plugin_copies_attachments_and_shows_them_for_passed_and_failed(
+    pytester: pytest.Pytester, tmp_path: Path
+):
+    pytester.makepyfile(test_shots=ATTACHING_TEST)
+    reports = tmp_path / "reports"
+    plugin = ReportsPlugin(reports, lab="local", release="2026.2", secrets=lambda: [SECRET])
+    result = pytester.runpytest_inprocess(plugins=[plugin])
+    result.assert_outcomes(passed=1, failed=1)
+    shots = {s.name: s.attachments for s in plugin.run.scenarios}
+    (passed_shot,) = shots["test_passes"]
+    login, instances, gone = shots["test_fails"]
+    assert passed_shot.caption == login.caption == "login page"
+    assert passed_shot.path != login.path  # one copy per scenario, never overwritten
+    assert (reports / passed_shot.path).read_bytes() == PNG
+    assert (reports / login.path).read_bytes() == PNG[:-1]
+    assert (reports / instances.path).read_bytes() == PNG[::-1]
+    assert passed_shot.path.startswith("attachments/")
+    assert " " not in passed_shot.path
+    assert gone.path == ""
+    assert "nope.png was not copied" in gone.note
+    page = (reports / "index.html").read_text()
+    assert page.count("<img ") == 3
+    assert f'<img src="{passed_shot.path}"' in page
+    assert "<figcaption>instances for ******</figcaption>" in page
+    assert SECRET not in page
 
 
 def test_qualify_passes_the_lab_options_to_pytest(tmp_path: Path):

@@ -12,13 +12,14 @@ lab's namespaces.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,12 +35,18 @@ from oaas_lab.backends.base import (
 )
 from oaas_lab.backends.local import network
 from oaas_lab.backends.local.daemons import DRIVERS
-from oaas_lab.backends.local.daemons.base import Driver, PodContext, RenderedFile, main_log
+from oaas_lab.backends.local.daemons.base import (
+    Driver,
+    PodContext,
+    RenderedFile,
+    main_log,
+)
 from oaas_lab.backends.local.network import Naming
 from oaas_lab.backends.local.pods import LabState, PodRecord, load_state, save_state
 from oaas_lab.backends.local.supervisor import Supervisor
 from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.checks.infra import CHECKS
+from oaas_lab.checks.infra import CHECKS as INFRA_CHECKS
+from oaas_lab.checks.openstack import CHECKS as OPENSTACK_CHECKS
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import CommandError, LabError, NotReadyError, UserError
 from oaas_lab.secrets import SecretStore
@@ -57,9 +64,19 @@ SUPERVISOR_STATES = {
 }
 
 
+CHECKS = {**INFRA_CHECKS, **OPENSTACK_CHECKS}
+
+
 def infra_components() -> list[catalogue.Component]:
-    """The components the local lab runs today: the infrastructure tier."""
+    """The infrastructure tier."""
     return [c for c in catalogue.CATALOGUE if c.tier is catalogue.Tier.INFRA]
+
+
+def lab_components(config: LabConfig) -> list[catalogue.Component]:
+    """What the lab runs: the infrastructure tier, and the OpenStack tier unless turned off."""
+    if config.local.openstack:
+        return list(catalogue.CATALOGUE)
+    return infra_components()
 
 
 def write_file(rendered: RenderedFile) -> bool:
@@ -156,17 +173,8 @@ class LocalLab:
         for rendered in driver.files(ctx):
             changed |= write_file(rendered)
         for program in driver.programs(ctx):
-            wrapped = program.__class__(
-                name=program.name,
-                argv=tuple(shell.in_netns(self.naming.netns(pod.name), program.argv,
-                                          hostname=pod.name)),
-                log=program.log,
-                env=program.env,
-                directory=program.directory,
-                stopsignal=program.stopsignal,
-                stopwaitsecs=program.stopwaitsecs,
-                startsecs=program.startsecs,
-            )
+            wrapped = dataclasses.replace(program, argv=tuple(shell.in_netns(
+                self.naming.netns(pod.name), program.argv, hostname=pod.name)))
             changed |= self.supervisor.write_program(wrapped)
         return changed
 
@@ -184,11 +192,12 @@ class LocalLab:
         timeout: float = 30.0,
         input_text: str | None = None,
         check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> shell.Completed:
-        """Run ``argv`` inside ``pod`` (its namespaces, hostname and environment)."""
+        """Run ``argv`` inside ``pod`` (its namespaces, hostname and environment + ``env``)."""
         state = self._state()
         record = state.pod(pod)
-        env = self._driver(record.component).exec_env(self._ctx(state, record))
+        env = {**self._driver(record.component).exec_env(self._ctx(state, record)), **(env or {})}
         done = shell.run(
             shell.in_netns(self.naming.netns(pod), argv, hostname=pod),
             timeout=timeout, env=env, input_text=input_text, check=False,
@@ -213,7 +222,7 @@ class LocalLab:
             (lambda c, m: progress(c, m, time.monotonic() - started)) if progress
             else (lambda c, m: None)
         )
-        components = infra_components()
+        components = lab_components(self.config)
         for component in components:
             catalogue.check_replicas(component, self.config.replicas(component.name))
         # Daemons' data (Galera's write-set cache, RabbitMQ's cookie) may hold secret material:
@@ -305,18 +314,27 @@ class LocalLab:
         changed = False
         for pod in pods:
             changed |= self._render_pod(state, pod)
+        openstack = catalogue.by_name()[component].tier is catalogue.Tier.OPENSTACK
         if not changed and self._programs_running(state, component):
             result = self.check(component)
             if result.ok:
+                if openstack:
+                    # What the services bootstrap through the APIs (users, catalogue, flavors,
+                    # the guest image) is ensured again: an earlier `up` may have stopped
+                    # between starting the members and creating it.
+                    driver.converge([self._ctx(state, p) for p in pods], self)
                 report(component, "unchanged, ready")
                 return time.monotonic() - started, False
+        ctxs = [self._ctx(state, p) for p in pods]
+        if openstack:
+            report(component, "preparing (schemas, keys, shared files)")
+        driver.prepare(ctxs, self)
         report(component, f"starting {len(pods)} member(s)")
         self._apply_programs()
         for pod in pods:
             for name in self._program_names(state, pod):
                 self.supervisor.start(name)
-        ctxs = [self._ctx(state, p) for p in pods]
-        report(component, "forming the cluster")
+        report(component, "bootstrapping" if openstack else "forming the cluster")
         driver.converge(ctxs, self)
         self._wait_ready(component, report)
         seconds = time.monotonic() - started
@@ -374,7 +392,7 @@ class LocalLab:
         """Every component, its pods and its readiness result (with the reason)."""
         state = load_state(self.lab_dir)
         rows = []
-        for component in infra_components():
+        for component in lab_components(self.config):
             if state is None or component.name not in state.replicas:
                 rows.append(ComponentStatus(
                     component=component.name, desired=self.config.replicas(component.name),
@@ -439,10 +457,18 @@ class LocalLab:
         return pid
 
     def kill(self, pod: str) -> None:
-        """SIGKILL the pod's daemon; supervisord restarts it."""
+        """SIGKILL the pod's daemon (with its workers); supervisord restarts it."""
         pid = self._daemon_pid(pod)
-        # The PID came from this lab's supervisord, so it is one of the lab's own daemons.
-        os.kill(pid, signal.SIGKILL)
+        state = self._state()
+        record = state.pod(pod)
+        main = self._driver(record.component).programs(self._ctx(state, record))[0]
+        # The PID came from this lab's supervisord, so it is one of the lab's own daemons; a
+        # pre-forking server leads its own process group (supervisord makes each program one),
+        # and a killed pod loses its workers too.
+        if main.group:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
 
     def stop(self, pod: str) -> None:
         """Stop the pod's programs; they stay stopped until ``start``."""
@@ -530,6 +556,7 @@ class LocalLab:
             driver.before_start(ctxs[current:], ctxs[:current], self)
             for pod in members:
                 self._render_pod(state, pod)
+            driver.prepare([self._ctx(state, p) for p in members], self)
             self._apply_programs()
             driver.converge([self._ctx(state, p) for p in members], self)
         except Exception:

@@ -4,10 +4,13 @@ Every name carries the lab name, so labs with different names and subnets live s
 
 * bridge ``<lab>-br`` holding the host's ``.1``;
 * namespace ``<lab>-<pod>`` (e.g. ``oaas-galera-0``);
-* host end of the veth ``<lab>-v<octet>`` (the last octet of the pod's IP), ``eth0`` inside.
+* host end of the veth ``<lab>-v<octet>`` (the last octet of the pod's IP), ``eth0`` inside;
+* a compute pod's second veth, its provider link: host end ``<lab>-vp<octet>`` on the same
+  bridge, ``eth1`` inside with no address (the pod's Open vSwitch bridges it to its VMs), so a
+  flat provider network is the lab bridge's own segment.
 
 Linux interface names hold at most 15 characters; with a lab name of at most 6 the longest is
-``<6>-v254`` (11). A pod has no default route and resolves through its own hosts file with
+``<6>-vp254`` (12). A pod has no default route and resolves through its own hosts file with
 ``nameserver 127.0.0.1``, so no lookup or packet ever leaves the host: a lookup that cannot be
 answered from the hosts file fails at once instead of stalling on an unreachable resolver.
 """
@@ -25,6 +28,8 @@ from pathlib import Path
 from oaas_lab.adapters import shell
 
 IFNAME_MAX = 15
+PROVIDER_IFNAME = "eth1"
+"""The pod end of the provider veth, inside the pod's namespace."""
 NETNS_ETC = Path("/etc/netns")
 NETNS_RUN = Path("/run/netns")
 
@@ -51,6 +56,14 @@ class Naming:
     def veth_peer(self, ip: str) -> str:
         """The pod end of the veth before it moves into the namespace and becomes ``eth0``."""
         return f"{self.lab}-p{ip.rsplit('.', 1)[1]}"
+
+    def provider_veth(self, ip: str) -> str:
+        """The host end of the pod's provider veth (``<lab>-v`` like every host end)."""
+        return f"{self.lab}-vp{ip.rsplit('.', 1)[1]}"
+
+    def provider_veth_peer(self, ip: str) -> str:
+        """The pod end of the provider veth before it moves into the namespace."""
+        return f"{self.lab}-pp{ip.rsplit('.', 1)[1]}"
 
     def owns_netns(self, netns: str, components: Iterable[str]) -> bool:
         """True for a namespace name this lab creates (``<lab>-<component>-<ordinal>``)."""
@@ -175,7 +188,44 @@ def delete_pod(naming: Naming, pod: str, ip: str | None) -> None:
         shell.run(["ip", "netns", "del", netns], check=False)
     if ip is not None and _link_exists(naming.veth(ip)):
         shell.run(["ip", "link", "del", naming.veth(ip)], check=False)
+    if ip is not None:
+        delete_provider_link(naming, ip)
     shutil.rmtree(NETNS_ETC / netns, ignore_errors=True)
+
+
+def create_provider_link(
+    naming: Naming, pod: str, ip: str, ifname: str = PROVIDER_IFNAME
+) -> bool:
+    """Give ``pod`` a second veth into the lab bridge, ``ifname`` inside; true when it changed.
+
+    The pod end has no address: it is a port of the pod's Open vSwitch ``br-provider``, which
+    makes the bridge's segment the provider network of the pod's VMs. The pod must exist
+    (``create_pod``); its ``ip`` names the host end. Both ends keep the default offloads and
+    MTU: the switch copes with them (see ``daemons/openvswitch.py``).
+    """
+    netns = naming.netns(pod)
+    if shell.run(["ip", "-n", netns, "link", "show", "dev", ifname], check=False).ok:
+        return False
+    host_end, pod_end = naming.provider_veth(ip), naming.provider_veth_peer(ip)
+    for name in (host_end, pod_end):
+        if len(name) > IFNAME_MAX:  # pragma: no cover - guaranteed by the name pattern
+            raise ValueError(f"interface name {name!r} is longer than {IFNAME_MAX}")
+    # A half-failed earlier run may have left the pair behind in the host namespace.
+    if _link_exists(host_end):
+        shell.run(["ip", "link", "del", host_end])
+    shell.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", pod_end])
+    shell.run(["ip", "link", "set", pod_end, "netns", netns])
+    shell.run(["ip", "-n", netns, "link", "set", pod_end, "name", ifname])
+    shell.run(["ip", "-n", netns, "link", "set", ifname, "up"])
+    shell.run(["ip", "link", "set", host_end, "master", naming.bridge])
+    shell.run(["ip", "link", "set", host_end, "up"])
+    return True
+
+
+def delete_provider_link(naming: Naming, ip: str) -> None:
+    """Remove the provider veth of the pod at ``ip`` (deleting one end removes both)."""
+    if _link_exists(naming.provider_veth(ip)):
+        shell.run(["ip", "link", "del", naming.provider_veth(ip)], check=False)
 
 
 def delete_bridge(naming: Naming) -> None:
@@ -185,7 +235,11 @@ def delete_bridge(naming: Naming) -> None:
 
 
 def lab_links(naming: Naming) -> list[str]:
-    """Every host interface whose name belongs to this lab (bridge and veth host ends)."""
+    """Every host interface whose name belongs to this lab (bridge and veth host ends).
+
+    ``<lab>-v`` matches the host ends of both veths of a pod, ``<lab>-v<octet>`` and the
+    provider link's ``<lab>-vp<octet>``.
+    """
     done = shell.run(["ip", "-o", "link", "show"], check=False)
     names = []
     for line in done.stdout.splitlines():

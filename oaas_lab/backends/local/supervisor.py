@@ -42,6 +42,8 @@ class Program:
     stopsignal: str = "TERM"
     stopwaitsecs: int = 30
     startsecs: int = 1
+    group: bool = False
+    """Stop and kill the whole process group (a pre-forking server's workers with it)."""
 
 
 def _escape(text: str) -> str:
@@ -62,8 +64,8 @@ def render_program(program: Program) -> str:
         "startretries=1000",
         f"stopsignal={program.stopsignal}",
         f"stopwaitsecs={program.stopwaitsecs}",
-        "stopasgroup=false",
-        "killasgroup=false",
+        f"stopasgroup={str(program.group).lower()}",
+        f"killasgroup={str(program.group).lower()}",
         f"stdout_logfile={_escape(str(program.log))}",
         "stdout_logfile_maxbytes=20MB",
         "stdout_logfile_backups=1",

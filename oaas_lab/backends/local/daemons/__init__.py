@@ -1,4 +1,4 @@
-"""One module per infrastructure daemon: its configuration files, command line and lifecycle.
+"""One module per daemon (the OpenStack services share one): files, command line, lifecycle.
 
 ``DRIVERS`` is the registry the local lab reads: component name -> driver.
 """
@@ -10,6 +10,7 @@ from oaas_lab.backends.local.daemons.etcd import EtcdDriver
 from oaas_lab.backends.local.daemons.galera import GaleraDriver
 from oaas_lab.backends.local.daemons.haproxy import HaproxyDriver
 from oaas_lab.backends.local.daemons.memcached import MemcachedDriver
+from oaas_lab.backends.local.daemons.openstack import DRIVERS as OPENSTACK_DRIVERS
 from oaas_lab.backends.local.daemons.rabbitmq import RabbitmqDriver
 
 DRIVERS: dict[str, Driver] = {
@@ -18,4 +19,5 @@ DRIVERS: dict[str, Driver] = {
     "haproxy": HaproxyDriver(),
     "rabbitmq": RabbitmqDriver(),
     "memcached": MemcachedDriver(),
+    **OPENSTACK_DRIVERS,
 }

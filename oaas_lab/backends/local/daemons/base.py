@@ -39,6 +39,15 @@ class PodContext:
         """A path inside the pod's directory."""
         return self.pod_dir.joinpath(*parts)
 
+    @property
+    def lab_dir(self) -> Path:
+        """The lab's directory (``<lab_dir>/pods/<pod>`` is the pod's)."""
+        return self.pod_dir.parents[1]
+
+    def shared(self, *parts: str) -> Path:
+        """A directory every member of the component shares (a ReadWriteMany volume)."""
+        return self.lab_dir.joinpath("shared", self.pod.component, *parts)
+
 
 @dataclass(frozen=True)
 class RenderedFile:
@@ -60,8 +69,9 @@ class PodRunner(Protocol):
         timeout: float = 30.0,
         input_text: str | None = None,
         check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> Completed:
-        """Run ``argv`` inside ``pod`` with the pod's environment."""
+        """Run ``argv`` inside ``pod`` with the pod's environment, plus ``env``."""
         ...
 
     def signal_program(self, program: str, signame: str) -> None:
@@ -95,6 +105,10 @@ class Driver(Protocol):
         """Before new members of a running component start (scale-out): announce them."""
         ...
 
+    def prepare(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
+        """Before the members start (an init job): schemas, keys, shared files (idempotent)."""
+        ...
+
     def converge(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
         """After the members run: form the cluster, create users (idempotent)."""
         ...
@@ -122,6 +136,9 @@ class SimpleDriver:
     def before_start(self, new: Sequence[PodContext], existing: Sequence[PodContext],
                      runner: PodRunner) -> None:
         """Nothing to do: new members find the others by themselves."""
+
+    def prepare(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
+        """Nothing to prepare."""
 
     def converge(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
         """Nothing to do: members are independent or cluster by configuration."""

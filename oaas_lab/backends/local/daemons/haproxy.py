@@ -1,4 +1,4 @@
-"""HAProxy in front of Galera: one writer, the other members as backups, wsrep-aware checks.
+"""HAProxy in front of Galera (one writer, wsrep-aware checks) and of the OpenStack APIs.
 
 HAProxy runs in master-worker mode in the foreground; when Galera's membership changes the lab
 rewrites the configuration and sends ``USR2`` to the master (a graceful reload: old workers
@@ -7,7 +7,7 @@ finish their sessions, the PID supervisord watches stays the same).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from oaas_lab.backends.local.daemons.base import (
     PodContext,
@@ -17,13 +17,49 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.daemons.galera import HEALTH_PORT, MYSQL_PORT
+from oaas_lab.backends.local.daemons.openstack import FRONTED
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program
+from oaas_lab.checks.openstack import port
 
 STATS_PORT = 9000
 
 
-def render_haproxy_cfg(galera: Sequence[PodRecord], admin_socket: str) -> str:
+def render_api(component: str, members: Sequence[PodRecord]) -> list[str]:
+    """An HTTP front for one OpenStack service: every member active, health-checked.
+
+    A request whose connection fails or is cut without a reply (a killed member) is sent again
+    to another member (``retry-on`` + ``redispatch``); ``inter 1s fall 2`` takes a dead member
+    out within about 2 s.
+    """
+    listen = port(component)
+    lines = [
+        f"listen {component}",
+        f"    bind *:{listen}",
+        "    mode http",
+        "    option forwardfor",
+        "    timeout client 10m",
+        "    timeout server 10m",
+        "    timeout tunnel 1h",
+        "    retries 3",
+        "    option redispatch 1",
+        "    retry-on all-retryable-errors",
+        "    balance roundrobin",
+        "    option httpchk GET /",
+        # A version document (200/300), a redirect to a login form, a 401/404: it serves.
+        "    http-check expect rstatus ^[234]",
+        # A one-worker member may be busy for a second with a request: the check waits for it.
+        "    timeout check 5s",
+        "    default-server inter 1s fastinter 500ms downinter 2s fall 2 rise 2",
+    ]
+    lines += [f"    server {m.name} {m.ip}:{listen} check" for m in members]
+    return [*lines, ""]
+
+
+def render_haproxy_cfg(
+    galera: Sequence[PodRecord], admin_socket: str,
+    apis: Mapping[str, Sequence[PodRecord]] | None = None,
+) -> str:
     """The configuration: the first Galera member takes every write, the others are backups.
 
     One writer avoids certification conflicts between members; ``inter 1s fall 2`` notices a
@@ -53,6 +89,8 @@ def render_haproxy_cfg(galera: Sequence[PodRecord], admin_socket: str) -> str:
         " fall 2 rise 2 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions",
         *servers,
         "",
+        *(line for component, members in sorted((apis or {}).items()) if members
+          for line in render_api(component, members)),
         "listen stats",
         f"    bind *:{STATS_PORT}",
         "    mode http",
@@ -69,12 +107,13 @@ class HaproxyDriver(SimpleDriver):
     """HAProxy listing every Galera member."""
 
     component = "haproxy"
-    watches: tuple[str, ...] = ("galera",)
+    watches: tuple[str, ...] = ("galera", *FRONTED)
 
     def files(self, ctx: PodContext) -> list[RenderedFile]:
-        """``haproxy.cfg`` over the current Galera members."""
+        """``haproxy.cfg`` over the current Galera and API members."""
         galera = ctx.others.get("galera", ())
-        cfg = render_haproxy_cfg(galera, str(ctx.path("run", "admin.sock")))
+        apis = {c: ctx.others.get(c, ()) for c in FRONTED}
+        cfg = render_haproxy_cfg(galera, str(ctx.path("run", "admin.sock")), apis)
         return [RenderedFile(ctx.path("haproxy.cfg"), cfg)]
 
     def programs(self, ctx: PodContext) -> list[Program]:

@@ -1,0 +1,297 @@
+"""The OpenStack tier as a user sees it: tokens, servers, consoles, API requests under faults.
+
+``Cloud`` is what one scenario does to the lab's cloud through its public APIs (the HAProxy
+front): ask for tokens, boot servers from the lab's guest image and time them, read consoles,
+and delete everything it created at the end. ``ApiRequests`` is a probe target that sends one
+API request per attempt, so an API pod can be killed under load and the failed requests counted
+by the same ``ProbeLoop`` that measures the infrastructure.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oaas_lab.adapters import browser, http, rfb
+from oaas_lab.adapters import openstack as cloud
+from oaas_lab.backends.base import Lab
+from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.checks.openstack import (
+    ADMIN,
+    MEMBER_PROJECT,
+    MEMBER_SECRET,
+    MEMBER_USER,
+    api_url,
+    token_body,
+)
+from oaas_lab.errors import LabError, UserError
+from oaas_lab.openstack.config import LabSecrets
+from oaas_lab.secrets import Secret, SecretStore
+from oaas_lab.wait import WaitTimeoutError, wait_for
+
+GUEST_IMAGE = "oaas-guest"
+FLAVOR = "oaas.tiny"
+REQUEST_TIMEOUT = 10.0
+"""Seconds one probe request may take before it counts as failed."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """What keystone said about a token it issued (the token itself is a ``Secret``)."""
+
+    value: Secret
+    user: str
+    project: str
+    roles: tuple[str, ...]
+    catalogue: tuple[str, ...]
+    """Service types in the token's catalogue."""
+
+
+def request_token(keystone: str, user: str, password: Secret, project: str) -> Token:
+    """Ask ``keystone`` (a base URL) for a project-scoped token; ``LabError`` if refused."""
+    try:
+        reply = http.post_json(f"{keystone}/v3/auth/tokens",
+                               token_body(user, password, project), timeout=REQUEST_TIMEOUT)
+    except http.Error as exc:
+        raise LabError(f"keystone at {keystone}: {type(exc).__name__}",
+                       hint="is keystone up? `oaas-lab status`") from None
+    if reply.status != 201:
+        raise LabError(f"keystone refused a token for {user!r}: HTTP {reply.status}",
+                       hint="read the keystone logs (`oaas-lab logs keystone-0`)")
+    body = reply.json()["token"]
+    return Token(
+        value=Secret(reply.headers["x-subject-token"]),
+        user=body["user"]["name"], project=body["project"]["name"],
+        roles=tuple(sorted(r["name"] for r in body.get("roles", []))),
+        catalogue=tuple(sorted(s["type"] for s in body.get("catalog", []))),
+    )
+
+
+@dataclass
+class Cloud:
+    """One scenario's use of the cloud; ``close`` deletes every server it created."""
+
+    lab: Lab
+    store: SecretStore
+    servers: dict[str, float] = field(default_factory=dict)
+    """Server id -> when it was asked for (monotonic)."""
+    names: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, object] = field(default_factory=dict)
+    _admin: cloud.Connection | None = None
+
+    @property
+    def keystone(self) -> str:
+        """The keystone front's base URL."""
+        return api_url(self.lab, "keystone")
+
+    def admin_token(self) -> Token:
+        """A token of the lab's admin on project admin."""
+        return request_token(self.keystone, ADMIN, LabSecrets.from_store(self.store).admin,
+                             ADMIN)
+
+    def member_token(self) -> Token:
+        """A token of the lab's member user on its project."""
+        return request_token(self.keystone, MEMBER_USER, self.store.get(MEMBER_SECRET),
+                             MEMBER_PROJECT)
+
+    def admin(self) -> cloud.Connection:
+        """An SDK connection as the admin."""
+        if self._admin is None:
+            self._admin = cloud.connect(auth={
+                "auth_url": self.keystone + "/v3", "username": ADMIN,
+                "password": LabSecrets.from_store(self.store).admin.reveal(),
+                "project_name": ADMIN, "user_domain_name": "Default",
+                "project_domain_name": "Default",
+            })
+        return self._admin
+
+    def boot(self, name: str, network_id: str | None = None,
+             fixed_ip: str | None = None, image: str = GUEST_IMAGE) -> cloud.Server:
+        """Ask for a server from the guest image (no NIC unless ``network_id``)."""
+        conn = self.admin()
+        try:
+            found = conn.image.find_image(image)
+            flavor = conn.compute.find_flavor(FLAVOR)
+        except cloud.Error as exc:
+            raise LabError(f"cannot look up image/flavor: {exc}", hint="`oaas-lab up`") from None
+        if found is None or flavor is None:
+            raise LabError(f"the lab has no image {image!r} or flavor {FLAVOR!r}",
+                           hint="run `oaas-lab up` (it uploads and creates them)")
+        asked = time.monotonic()
+        server = cloud.create_server(conn, name, image_id=str(found.id),
+                                     flavor_id=str(flavor.id), network_id=network_id,
+                                     fixed_ip=fixed_ip)
+        self.servers[server.id] = asked
+        self.names[server.id] = name
+        return server
+
+    def name_of(self, server_id: str) -> str:
+        """The name a server of this scenario was created with."""
+        return self.names[server_id]
+
+    def since_asked(self, server_id: str) -> float:
+        """Seconds since the server was asked for."""
+        return time.monotonic() - self.servers[server_id]
+
+    def await_status(self, server_id: str, status: str, timeout: float) -> cloud.Server:
+        """Poll until the server has ``status``; an ERROR ends the wait with nova's fault."""
+
+        def reached() -> CheckResult:
+            now = cloud.get_server(self.admin(), server_id)
+            if now is None:
+                return failed("server", "gone")
+            if now.status == status:
+                return passed("server", status, server=now)
+            if now.status == "ERROR":
+                return failed("server", f"ERROR: {now.fault}")
+            return failed("server", now.status)
+
+        result = _wait(reached, timeout, f"server {server_id} to be {status}",
+                       fatal=("ERROR", "gone"))
+        server = result.evidence["server"]
+        assert isinstance(server, cloud.Server)
+        return server
+
+    def await_console(self, server_id: str, text: str, timeout: float) -> str:
+        """Poll the serial console log until it holds ``text``; the log."""
+
+        def shown() -> CheckResult:
+            log = cloud.console_log(self.admin(), server_id)
+            if text in log:
+                return passed("console", "shown", log=log)
+            return failed("console", f"{len(log.splitlines())} lines, no {text!r} yet",
+                          log=log[-2000:])
+
+        return str(_wait(shown, timeout, f"{text!r} on the console").evidence["log"])
+
+    def await_output(self, server_id: str, timeout: float) -> str:
+        """Poll until the console log holds anything at all (the guest's first output)."""
+
+        def some() -> CheckResult:
+            log = cloud.console_log(self.admin(), server_id)
+            return passed("console", "output", log=log) if log.strip() else failed(
+                "console", "empty")
+
+        return str(_wait(some, timeout, "the first console output").evidence["log"])
+
+    def delete(self, server_id: str, timeout: float = 120.0) -> float:
+        """Delete the server and wait until nova no longer knows it; seconds taken."""
+        started = time.monotonic()
+        cloud.delete_server(self.admin(), server_id)
+
+        def gone() -> CheckResult:
+            now = cloud.get_server(self.admin(), server_id)
+            return passed("deleted", "gone") if now is None else failed("deleted", now.status)
+
+        _wait(gone, timeout, f"server {server_id} to be deleted")
+        self.servers.pop(server_id, None)
+        return time.monotonic() - started
+
+    def remote_console(self, server_id: str) -> str:
+        """The server's noVNC console URL (with its one-time token)."""
+        return cloud.remote_console_url(self.admin(), server_id)
+
+    def rfb_handshake(self, console_url: str) -> rfb.RfbSession:
+        """Open the console's websocket through the proxy and complete the RFB handshake."""
+        return rfb.rfb_handshake(console_url, timeout=30.0)
+
+    def dashboard(self, page: str, out: Path) -> browser.DashboardVisit:
+        """Log into horizon (through its front) as the admin, open ``page``, screenshot it."""
+        return browser.dashboard_screenshot(
+            api_url(self.lab, "horizon"), ADMIN, LabSecrets.from_store(self.store).admin,
+            page, out, timeout=180.0,
+        )
+
+    def close(self) -> None:
+        """Delete what this scenario created (bounded), then drop the connection."""
+        for server_id in list(self.servers):
+            try:
+                self.delete(server_id, timeout=120.0)
+            except (LabError, *cloud.Error):
+                continue  # the lab's `down` removes the rest with the compute pod
+        self._admin = None
+
+
+def _wait(check: Any, timeout: float, what: str,  # noqa: ANN401 -- a CheckResult callable
+          fatal: tuple[str, ...] = ()) -> CheckResult:
+    def guarded() -> CheckResult:
+        try:
+            result: CheckResult = check()
+        except cloud.Error as exc:
+            return failed(what, f"API error: {str(exc).splitlines()[0] if str(exc) else exc}")
+        return result
+
+    try:
+        return wait_for(guarded, timeout=timeout, interval=1.0,
+                        fatal=lambda r: r.detail.startswith(fatal) if fatal else False)
+    except WaitTimeoutError as exc:
+        raise LabError(f"waited {timeout:.0f}s for {what}: {exc.last.detail}",
+                       hint="read the nova-compute log (`oaas-lab logs nova-compute-0`)") from None
+
+
+# --- API requests as a probe target ----------------------------------------------------------
+
+
+API_REQUESTS = {
+    "keystone": "a token (POST /v3/auth/tokens)",
+    "glance": "the image list (GET /v2/images)",
+    "nova-api": "the server list (GET /v2.1/servers)",
+    "placement": "the resource providers (GET /resource_providers)",
+    "neutron-server": "the network list (GET /v2.0/networks)",
+}
+_PATHS = {
+    "glance": "/v2/images",
+    "nova-api": "/v2.1/servers",
+    "placement": "/resource_providers",
+    "neutron-server": "/v2.0/networks",
+}
+
+
+class ApiRequests:
+    """One request to a service's front per attempt; a non-2xx reply counts as failed.
+
+    Requests change nothing, so there is nothing to read back: the figures that matter are
+    the failed requests and the longest gap between successful ones.
+    """
+
+    def __init__(self, lab: Lab, store: SecretStore, component: str) -> None:
+        if component not in API_REQUESTS:
+            raise UserError(f"no API probe for {component!r}",
+                            hint=f"use one of: {', '.join(API_REQUESTS)}")
+        self.component = component
+        self.name = f"{component}-requests"
+        self.url = api_url(lab, component)
+        self.keystone = api_url(lab, "keystone")
+        self._password = LabSecrets.from_store(store).admin
+        self._token: Secret | None = None
+
+    def _admin_token(self) -> Secret:
+        if self._token is None:
+            self._token = request_token(self.keystone, ADMIN, self._password, ADMIN).value
+        return self._token
+
+    def write(self, seq: int) -> None:
+        """One request; raises on a refused connection, a timeout or an error status."""
+        if self.component == "keystone":
+            reply = http.post_json(f"{self.url}/v3/auth/tokens",
+                                   token_body(ADMIN, self._password, ADMIN),
+                                   timeout=REQUEST_TIMEOUT)
+            expected = 201
+        else:
+            reply = http.get(self.url + _PATHS[self.component], timeout=REQUEST_TIMEOUT,
+                             headers={"X-Auth-Token": self._admin_token().reveal()})
+            expected = 200
+        if reply.status == 401:
+            self._token = None
+        if reply.status != expected:
+            raise LabError(f"{self.component}: HTTP {reply.status}", hint="")
+
+    def read_back(self) -> set[int]:
+        """Requests leave nothing behind to read back."""
+        raise UserError(f"{self.name} makes no writes to read back",
+                        hint="use the failed-requests and gap figures")
+
+    def close(self) -> None:
+        """Nothing held open between requests."""
