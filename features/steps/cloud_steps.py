@@ -155,3 +155,38 @@ def page_lists_server(visit: DashboardVisit, server_id: str, cloud: Cloud) -> No
     name = cloud.name_of(server_id)
     assert visit.table_id == "instances", f"no instances table on {visit.url}: {visit.excerpt}"
     assert name in visit.names, f"{name!r} not among {visit.names} on {visit.url}"
+
+
+@when("a server is created on the lab network with the address its guest configures",
+      target_fixture="server_id")
+def server_on_network(cloud: Cloud, request: pytest.FixtureRequest) -> str:
+    return cloud.boot_on_network(f"oaas-{request.node.name[:40]}").id
+
+
+@then("its port is ACTIVE and bound to its compute host by the Open vSwitch agent")
+def port_bound(server_id: str, cloud: Cloud) -> None:
+    port = cloud.await_port_active(server_id, 120.0)
+    server_host = cloud.figures.get("compute host")
+    assert port.vif_type == "ovs", f"port bound as {port.vif_type!r}"
+    assert port.host == server_host, f"port bound on {port.host!r}, server on {server_host!r}"
+    assert cloud.guest_address() in port.addresses, port.addresses
+    cloud.figures["port"] = f"{port.status} {port.vif_type} on {port.host} {port.addresses}"
+
+
+@then(parsers.parse("the guest answers ping from pod {pod} within {seconds:d} seconds"))
+def guest_pings(pod: str, seconds: int, server_id: str, cloud: Cloud) -> None:
+    address = cloud.guest_address()
+    cloud.from_pod(pod, ["ping", "-c", "1", "-W", "2", address], seconds,
+                   f"ping {address} from {pod}")
+    cloud.figures["first ping reply after s"] = round(cloud.since_asked(server_id), 1)
+    out = cloud.from_pod(pod, ["ping", "-c", "5", "-i", "0.2", "-W", "2", address], 30,
+                         f"ping {address} from {pod}")
+    cloud.figures["ping"] = out.strip().splitlines()[-1]
+
+
+@then(parsers.parse("the guest serves its web page to pod {pod}"))
+def guest_serves(pod: str, cloud: Cloud) -> None:
+    address = cloud.guest_address()
+    page = cloud.from_pod(pod, ["curl", "-sS", "--max-time", "5", f"http://{address}/"], 60,
+                          f"http://{address}/ from {pod}")
+    assert "oaas-lab guest" in page, page[:200]

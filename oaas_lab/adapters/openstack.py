@@ -31,6 +31,7 @@ __all__ = [
     "Error",
     "Image",
     "NotFound",
+    "Port",
     "Server",
     "compute_services",
     "connect",
@@ -43,11 +44,14 @@ __all__ = [
     "ensure_flavor",
     "ensure_project",
     "ensure_service_user",
+    "find_network",
     "get_server",
     "hypervisors",
     "issue_token",
     "list_images",
+    "network_agents",
     "remote_console_url",
+    "server_ports",
     "upload_image",
 ]
 
@@ -80,6 +84,20 @@ class Server:
     addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     fault: str = ""
     host: str = ""
+
+
+@dataclass(frozen=True)
+class Port:
+    """A neutron port as the network scenarios look at it."""
+
+    id: str
+    status: str
+    host: str
+    """``binding:host_id``: the compute host the port is bound on."""
+    vif_type: str
+    """``binding:vif_type``: ``ovs`` when the Open vSwitch agent bound it, ``binding_failed``
+    when no mechanism could."""
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,6 +258,27 @@ def remote_console_url(conn: Connection, server_id: str, kind: str = "novnc") ->
     if not reply or not reply.get("url"):
         raise openstack.exceptions.SDKException(f"nova returned no {kind} console URL")
     return str(reply["url"])
+
+
+def server_ports(conn: Connection, server_id: str) -> list[Port]:
+    """The neutron ports of a server."""
+    return [
+        Port(id=str(p.id), status=str(p.status), host=str(p.binding_host_id or ""),
+             vif_type=str(p.binding_vif_type or ""),
+             addresses=tuple(str(ip["ip_address"]) for ip in p.fixed_ips or []))
+        for p in conn.network.ports(device_id=server_id)
+    ]
+
+
+def network_agents(conn: Connection) -> list[tuple[str, str, bool]]:
+    """Every neutron agent as (type, host, alive)."""
+    return [(str(a.agent_type), str(a.host), bool(a.is_alive)) for a in conn.network.agents()]
+
+
+def find_network(conn: Connection, name: str) -> str | None:
+    """The id of network ``name``, if it exists."""
+    found = conn.network.find_network(name)
+    return None if found is None else str(found.id)
 
 
 def compute_services(conn: Connection) -> list[ComputeService]:

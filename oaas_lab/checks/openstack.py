@@ -153,6 +153,16 @@ def hypervisors(lab: Lab, token: Secret) -> list[str]:
     return [h["hypervisor_hostname"] for h in reply.json()["hypervisors"]]
 
 
+def network_agents(lab: Lab, token: Secret) -> dict[str, bool]:
+    """Host -> alive, of neutron's Open vSwitch agents."""
+    reply = http.get(f"{api_url(lab, 'neutron-server')}/v2.0/agents",
+                     headers={"X-Auth-Token": token.reveal()}, timeout=20.0)
+    if reply.status != 200:
+        raise http.Error(f"agents: HTTP {reply.status}")
+    return {a["host"]: bool(a["alive"]) for a in reply.json()["agents"]
+            if a["agent_type"] == "Open vSwitch agent"}
+
+
 def _service_check(component: str) -> Callable[[Lab, SecretStore], CheckResult]:
     """nova reports the service ``component`` of every member's host up."""
 
@@ -172,9 +182,16 @@ def _service_check(component: str) -> Callable[[Lab, SecretStore], CheckResult]:
         seen = {pod: "ok" if state.get(pod) == "up" else f"service {state.get(pod, 'absent')}"
                 for pod in pods}
         if component == "nova-compute":
+            try:
+                agents = network_agents(lab, token)
+            except http.Error as exc:
+                return failed(component, f"neutron API: {exc}",
+                              hint="neutron-server must be ready first")
             for pod in pods:
                 if seen[pod] == "ok" and pod not in found:
                     seen[pod] = "hypervisor not registered"
+                elif seen[pod] == "ok" and not agents.get(pod, False):
+                    seen[pod] = "network agent not alive"
         return _judge(component, seen)
 
     check.__doc__ = f"nova reports {component} up on every member's host."

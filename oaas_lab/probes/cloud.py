@@ -27,12 +27,11 @@ from oaas_lab.checks.openstack import (
     token_body,
 )
 from oaas_lab.errors import LabError, UserError
+from oaas_lab.openstack import resources
 from oaas_lab.openstack.config import LabSecrets
 from oaas_lab.secrets import Secret, SecretStore
 from oaas_lab.wait import WaitTimeoutError, wait_for
 
-GUEST_IMAGE = "oaas-guest"
-FLAVOR = "oaas.tiny"
 REQUEST_TIMEOUT = 10.0
 """Seconds one probe request may take before it counts as failed."""
 
@@ -108,16 +107,16 @@ class Cloud:
         return self._admin
 
     def boot(self, name: str, network_id: str | None = None,
-             fixed_ip: str | None = None, image: str = GUEST_IMAGE) -> cloud.Server:
+             fixed_ip: str | None = None, image: str = resources.GUEST_IMAGE) -> cloud.Server:
         """Ask for a server from the guest image (no NIC unless ``network_id``)."""
         conn = self.admin()
         try:
             found = conn.image.find_image(image)
-            flavor = conn.compute.find_flavor(FLAVOR)
+            flavor = conn.compute.find_flavor(resources.FLAVOR)
         except cloud.Error as exc:
             raise LabError(f"cannot look up image/flavor: {exc}", hint="`oaas-lab up`") from None
         if found is None or flavor is None:
-            raise LabError(f"the lab has no image {image!r} or flavor {FLAVOR!r}",
+            raise LabError(f"the lab has no image {image!r} or flavor {resources.FLAVOR!r}",
                            hint="run `oaas-lab up` (it uploads and creates them)")
         asked = time.monotonic()
         server = cloud.create_server(conn, name, image_id=str(found.id),
@@ -126,6 +125,57 @@ class Cloud:
         self.servers[server.id] = asked
         self.names[server.id] = name
         return server
+
+    def guest_address(self) -> str:
+        """The address the network guest image configures on the lab's provider network."""
+        any_pod = self.lab.members("nova-compute")[0].name
+        return resources.network_guest_address(resources.lab_subnet(self.lab.address(any_pod)))
+
+    def boot_on_network(self, name: str) -> cloud.Server:
+        """A server on the lab's provider network with the address its guest configures."""
+        try:
+            network = cloud.find_network(self.admin(), resources.NETWORK)
+        except cloud.Error as exc:
+            raise LabError(f"cannot look up network {resources.NETWORK!r}: {exc}",
+                           hint="is neutron up? `oaas-lab status`") from None
+        if network is None:
+            raise LabError(f"the lab has no network {resources.NETWORK!r}",
+                           hint="run `oaas-lab up` (it creates it)")
+        return self.boot(name, network_id=network, fixed_ip=self.guest_address(),
+                         image=resources.NETWORK_GUEST_IMAGE)
+
+    def ports(self, server_id: str) -> list[cloud.Port]:
+        """The server's neutron ports."""
+        return cloud.server_ports(self.admin(), server_id)
+
+    def await_port_active(self, server_id: str, timeout: float) -> cloud.Port:
+        """Poll until the server's port is ACTIVE (neutron saw the agent wire it)."""
+
+        def active() -> CheckResult:
+            ports = self.ports(server_id)
+            if not ports:
+                return failed("port", "the server has no port")
+            if ports[0].vif_type == "binding_failed":
+                return failed("port", "binding_failed: no live agent on the host could bind it")
+            if ports[0].status != "ACTIVE":
+                return failed("port", f"{ports[0].status} ({ports[0].vif_type})")
+            return passed("port", "ACTIVE", port=ports[0])
+
+        port = _wait(active, timeout, f"the port of {server_id} to be ACTIVE",
+                     fatal=("binding_failed",)).evidence["port"]
+        assert isinstance(port, cloud.Port)
+        return port
+
+    def from_pod(self, pod: str, argv: list[str], timeout: float, what: str) -> str:
+        """Run ``argv`` in ``pod`` until it succeeds (bounded); its output."""
+
+        def ran() -> CheckResult:
+            done = self.lab.exec(pod, argv, timeout=15.0)
+            if done.returncode == 0:
+                return passed(what, "ok", out=done.stdout)
+            return failed(what, f"exit {done.returncode}: {(done.stdout + done.stderr)[-300:]}")
+
+        return str(_wait(ran, timeout, what).evidence["out"])
 
     def name_of(self, server_id: str) -> str:
         """The name a server of this scenario was created with."""

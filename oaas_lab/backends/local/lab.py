@@ -41,6 +41,7 @@ from oaas_lab.backends.local.daemons.base import (
     RenderedFile,
     main_log,
 )
+from oaas_lab.backends.local.daemons.openstack import FRONTED
 from oaas_lab.backends.local.network import Naming
 from oaas_lab.backends.local.pods import LabState, PodRecord, load_state, save_state
 from oaas_lab.backends.local.supervisor import Supervisor
@@ -154,8 +155,9 @@ class LocalLab:
                 services[component] = members[0].ip
         haproxy = state.members("haproxy")
         if haproxy:
-            # Clients of the database go through HAProxy, as they would through a Service.
-            services["galera"] = haproxy[0].ip
+            # Clients of the database and the APIs go through HAProxy, as through a Service.
+            for fronted in ("galera", *FRONTED):
+                services[fronted] = haproxy[0].ip
         return network.hosts_file(pods, services)
 
     def _write_hosts(self, state: LabState) -> None:
@@ -409,9 +411,10 @@ class LocalLab:
         return self._state().pod(pod).ip
 
     def service_address(self, component: str) -> str:
-        """Where clients reach a component: HAProxy for galera, else the first member."""
+        """Where clients reach a component: HAProxy for galera and the OpenStack APIs (as a
+        Service would front them), else the first member."""
         state = self._state()
-        if component == "galera" and state.members("haproxy"):
+        if component in ("galera", *FRONTED) and state.members("haproxy"):
             return state.members("haproxy")[0].ip
         members = state.members(component)
         if not members:

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
+from oaas_lab.backends.local.daemons import openvswitch as ovs
 from oaas_lab.backends.local.daemons.base import (
     PATH,
     Driver,
@@ -30,7 +31,12 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.daemons.galera import password_hash
-from oaas_lab.backends.local.network import NETNS_ETC, Naming
+from oaas_lab.backends.local.network import (
+    NETNS_ETC,
+    PROVIDER_IFNAME,
+    Naming,
+    create_provider_link,
+)
 from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.checks.openstack import (
@@ -41,7 +47,7 @@ from oaas_lab.checks.openstack import (
     port,
 )
 from oaas_lab.errors import LabError, UserError
-from oaas_lab.openstack import clouds, config, guest
+from oaas_lab.openstack import clouds, config, guest, resources
 from oaas_lab.openstack.config import ConfigFile
 from oaas_lab.secrets import Secret
 
@@ -58,9 +64,6 @@ API_COMPONENTS = {
 """API component -> the service name of its catalogue entry, database and keystone user."""
 
 FRONTED = (*API_COMPONENTS, "nova-novncproxy", "horizon")
-
-GUEST_IMAGE = "oaas-guest"
-"""The bootable image every lab uploads (kernel, initramfs and root disk of ``guest``)."""
 """Components HAProxy serves (in http mode, on the component's own port)."""
 
 
@@ -350,9 +353,14 @@ class GlanceDriver(WsgiDriver):
 
         super().converge(ctxs, runner)
         built = guest.build(ctxs[0].lab_dir.parent / "cache" / "guest")
+        subnet = resources.lab_subnet(ctxs[0].pod.ip)
+        address = f"{resources.network_guest_address(subnet)}/{subnet.prefixlen}"
         with cloud_errors("glance"):
             conn = cloud.connect(clouds_file=ctxs[0].lab_dir / clouds.FILE_NAME)
-            guest.upload(conn, built, name=GUEST_IMAGE)
+            guest.upload(conn, built, name=resources.GUEST_IMAGE,
+                         cmdline=built.cmdline(ip="none"))
+            guest.upload(conn, built, name=resources.NETWORK_GUEST_IMAGE,
+                         cmdline=built.cmdline(ip=address))
 
     def prepare(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
         """Database and schema."""
@@ -430,12 +438,8 @@ class NovaApiDriver(WsgiDriver):
         super().converge(ctxs, runner)
         with cloud_errors("nova-api"):
             conn = cloud.connect(clouds_file=ctxs[0].lab_dir / clouds.FILE_NAME)
-            for name, ram, disk in FLAVORS:
+            for name, ram, disk in resources.FLAVORS:
                 cloud.ensure_flavor(conn, name, ram_mib=ram, vcpus=1, disk_gib=disk)
-
-
-FLAVORS = (("oaas.tiny", 256, 1), ("oaas.small", 512, 1))
-"""(name, RAM MiB, disk GiB): the guest needs 128 MiB under TCG; ``small`` leaves headroom."""
 
 
 class NovaServiceDriver(OpenStackDriver):
@@ -502,6 +506,17 @@ class NeutronServerDriver(WsgiDriver):
                       log=ctx.path("log", f"{ctx.pod.name}-rpc.log"), env=self.exec_env(ctx),
                       directory=ctx.pod_dir, group=True, stopwaitsecs=20)
         return [*super().programs(ctx), rpc]
+
+    def converge(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
+        """Members serve; the lab's flat provider network (the lab bridge's segment) exists."""
+        from oaas_lab.adapters import openstack as cloud
+
+        super().converge(ctxs, runner)
+        subnet = resources.lab_subnet(ctxs[0].pod.ip)
+        with cloud_errors("neutron-server"):
+            conn = cloud.connect(clouds_file=ctxs[0].lab_dir / clouds.FILE_NAME)
+            cloud.ensure_flat_network(conn, resources.NETWORK, physnet=resources.PHYSNET,
+                                      cidr=str(subnet), allocation=resources.pool(subnet))
 
     def prepare(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
         """Database and every migration branch."""
@@ -580,26 +595,44 @@ auth_unix_rw = "none"
 
 
 class NovaComputeDriver(OpenStackDriver):
-    """nova-compute with its own libvirtd and virtlogd; QEMU in TCG mode (no KVM needed).
+    """nova-compute with its own libvirtd, virtlogd, Open vSwitch and neutron agent.
 
-    The pod's ``/etc/libvirt`` is its own (an ``/etc/netns`` overlay): no libvirt network is
-    defined, so none is started, and QEMU runs as root. libvirt's run and state directories are
-    the host's, so one compute pod runs per host.
+    QEMU runs in TCG mode (no KVM needed). The pod's ``/etc/libvirt`` is its own (an
+    ``/etc/netns`` overlay): no libvirt network is defined, so none is started, and QEMU runs
+    as root. libvirt's run and state directories are the host's, so one compute pod runs per
+    host. A VM's tap goes on the pod's ``br-int``; the neutron Open vSwitch agent patches it to
+    ``br-provider``, whose port ``eth1`` is a veth into the lab bridge (see
+    ``daemons/openvswitch.py``).
     """
 
     component = "nova-compute"
 
+    def _agent_files(self, ctx: PodContext) -> list[ConfigFile]:
+        names = [ctx.path("etc", "neutron.conf"), ctx.path("etc", "openvswitch_agent.ini")]
+        return [
+            config.neutron_conf(infra(ctx), apis(ctx), secrets(ctx), venv=venv(ctx),
+                                state=ctx.path("data", "neutron"), config_files=names),
+            config.openvswitch_agent_ini(local_ip=ctx.pod.ip,
+                                         ovsdb=ovs.ovs_paths(ctx.pod_dir).db_url,
+                                         bridge=ovs.PROVIDER_BRIDGE, physnet=resources.PHYSNET),
+        ]
+
+    def exec_env(self, ctx: PodContext) -> dict[str, str]:
+        """The services' environment, with the Open vSwitch tools pointed at the pod's switch."""
+        return {**super().exec_env(ctx), **ovs.ovs_paths(ctx.pod_dir).env()}
+
     def files(self, ctx: PodContext) -> list[RenderedFile]:
-        """``nova.conf`` and the pod's libvirt configuration."""
+        """``nova.conf``, the agent's files and the pod's libvirt configuration."""
         libvirt = netns_etc(ctx) / "libvirt"
         return [
-            *etc(ctx, [nova_conf(ctx)]),
+            *etc(ctx, [nova_conf(ctx, ovsdb=ovs.ovs_paths(ctx.pod_dir).db_url),
+                       *self._agent_files(ctx)]),
             RenderedFile(libvirt / "qemu.conf", QEMU_CONF),
             RenderedFile(libvirt / "libvirtd.conf", LIBVIRTD_CONF),
         ]
 
     def programs(self, ctx: PodContext) -> list[Program]:
-        """nova-compute (the pod's main program), libvirtd, virtlogd."""
+        """nova-compute (the pod's main program), libvirtd, virtlogd, the switch, the agent."""
         env = self.exec_env(ctx)
         nova = Program(
             name=ctx.pod.name, log=main_log(ctx), env=env, directory=ctx.pod_dir, group=True,
@@ -610,17 +643,33 @@ class NovaComputeDriver(OpenStackDriver):
                     log=ctx.path("log", f"{ctx.pod.name}-{name}.log"), stopwaitsecs=20)
             for name in ("virtlogd", "libvirtd")
         ]
-        return [nova, *daemons]
+        agent_conf = [arg for f in ("neutron.conf", "openvswitch_agent.ini")
+                      for arg in ("--config-file", str(ctx.path("etc", f)))]
+        agent = Program(
+            name=f"{ctx.pod.name}-ovs-agent", env=env, directory=ctx.pod_dir, group=True,
+            argv=(binary(ctx, "neutron-openvswitch-agent"), *agent_conf),
+            log=ctx.path("log", f"{ctx.pod.name}-ovs-agent.log"), stopwaitsecs=20)
+        switch = ovs.ovs_programs(ovs.ovs_paths(ctx.pod_dir), ctx.pod.name, env)
+        return [nova, *daemons, *switch, agent]
 
     def prepare(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
-        """nova writes its compute id into its state directory before it serves."""
+        """State directories, the provider link into the lab bridge, the switch's database."""
         for ctx in ctxs:
+            # nova writes its compute id into its state directory before it serves.
             ctx.path("data", "instances").mkdir(parents=True, exist_ok=True)
+            ctx.path("data", "neutron").mkdir(parents=True, exist_ok=True)
+            create_provider_link(Naming(ctx.lab_name), ctx.pod.name, ctx.pod.ip)
+            runner.run_in(ctx.pod.name, ovs.ovs_db_init_argv(ovs.ovs_paths(ctx.pod_dir)))
 
     def converge(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
-        """Map the new hosts into cell1 until nova reports every hypervisor."""
+        """Bridges set up; then the hosts mapped into cell1 until nova reports every
+        hypervisor, and neutron reports every pod's agent alive."""
         from oaas_lab.adapters import openstack as cloud
 
+        for ctx in ctxs:
+            paths = ovs.ovs_paths(ctx.pod_dir)
+            await_ready(f"{ctx.pod.name} switch", partial(_bridges, runner, ctx.pod.name, paths),
+                        ctx.path("log", f"{ctx.pod.name}-ovs-vswitchd.log"), timeout=120.0)
         api = ctxs[0].others.get("nova-api", ())
         if not api:
             raise_missing("nova-api")
@@ -636,14 +685,34 @@ class NovaComputeDriver(OpenStackDriver):
                 return failed("nova-compute", f"discover_hosts exited {done.returncode}")
             try:
                 found = set(cloud.hypervisors(conn))
+                agents = {host for kind, host, alive in cloud.network_agents(conn)
+                          if alive and kind == OVS_AGENT}
             except cloud.Error as exc:
-                return failed("nova-compute", f"nova API: {type(exc).__name__}")
-            missing = wanted - found
-            if missing:
-                return failed("nova-compute", f"hypervisor not registered: {sorted(missing)}")
-            return passed("nova-compute", f"hypervisors {sorted(found)}")
+                return failed("nova-compute", f"API: {type(exc).__name__}")
+            if wanted - found:
+                return failed("nova-compute",
+                              f"hypervisor not registered: {sorted(wanted - found)}")
+            if wanted - agents:
+                return failed("nova-compute", f"no live network agent: {sorted(wanted - agents)}")
+            return passed("nova-compute", f"hypervisors and agents {sorted(found)}")
 
         await_ready("nova-compute", registered, main_log(ctxs[0]), timeout=self.ready_timeout)
+
+
+OVS_AGENT = "Open vSwitch agent"
+
+
+def _bridges(runner: PodRunner, pod: str, paths: ovs.OvsPaths) -> CheckResult:
+    """Create the pod's bridges (idempotent); fails while the switch is not up yet."""
+    for argv in ovs.bridge_setup_argvs(paths, PROVIDER_IFNAME):
+        done = runner.run_in(pod, argv, timeout=60.0, check=False)
+        if not done.ok:
+            return failed(pod, f"{argv[0]}: {(done.stderr or done.stdout).strip()[:200]}")
+    error = runner.run_in(pod, ovs.vsctl(paths, "get", "interface", PROVIDER_IFNAME, "error"),
+                          check=False)
+    if error.stdout.strip() not in ("[]", ""):
+        return failed(pod, f"{PROVIDER_IFNAME}: {error.stdout.strip()}")
+    return passed(pod, "br-int and br-provider up")
 
 
 DRIVERS.update({
