@@ -277,7 +277,8 @@ def _wait(check: Any, timeout: float, what: str,  # noqa: ANN401 -- a CheckResul
         return wait_for(guarded, timeout=timeout, interval=1.0,
                         fatal=lambda r: r.detail.startswith(fatal) if fatal else False)
     except WaitTimeoutError as exc:
-        raise LabError(f"waited {timeout:.0f}s for {what}: {exc.last.detail}",
+        raise LabError(f"waited {exc.waited:.0f}s (of {timeout:.0f}s) for {what}: "
+                       f"{exc.last.detail}",
                        hint="read the nova-compute log (`oaas-lab logs nova-compute-0`)") from None
 
 

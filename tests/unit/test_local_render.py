@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from oaas_lab import catalogue
 from oaas_lab.adapters import shell
 from oaas_lab.backends.local.daemons import DRIVERS
 from oaas_lab.backends.local.daemons.base import PodContext
@@ -22,6 +24,7 @@ from oaas_lab.backends.local.daemons.galera_entrypoint import (
 )
 from oaas_lab.backends.local.daemons.galera_health import verdict
 from oaas_lab.backends.local.daemons.haproxy import render_haproxy_cfg
+from oaas_lab.backends.local.daemons.openstack import FRONTED
 from oaas_lab.backends.local.daemons.rabbitmq import parse_cluster_status, ra_dirs
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program, render_program
@@ -234,3 +237,22 @@ def test_provisioning_sql_carries_hashes_not_passwords() -> None:
     assert "root-secret-value" not in sql
     assert "app-secret-value" not in sql
     assert password_hash("app-secret-value") in sql
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None,
+                    reason="needs haproxy: apt-get install haproxy")
+def test_haproxy_fronts_every_api_and_haproxy_accepts_the_file(tmp_path: Path) -> None:
+    apis = {c: members(c, 2) for c in FRONTED}
+    cfg = render_haproxy_cfg(members("galera", 3), str(tmp_path / "admin.sock"), apis)
+    for component, pods in apis.items():
+        port = next(iter(catalogue.by_name()[component].ports.values()))
+        assert f"listen {component}\n    bind *:{port}\n" in cfg
+        for pod in pods:
+            assert f"server {pod.name} {pod.ip}:{port} check" in cfg
+    # Only requests that never reached a member, or GETs, are replayed on another member.
+    assert "http-request disable-l7-retry if !METH_GET" in cfg
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(cfg)
+    checked = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True,
+                             check=False, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

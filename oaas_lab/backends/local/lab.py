@@ -1,12 +1,13 @@
 """``LocalLab``: the ``Lab`` seam implemented with network namespaces on this host.
 
 ``up`` creates the lab bridge, one namespace per pod, the lab's supervisord, then starts the
-infrastructure tier in dependency order (``catalogue.waves``): independent components start in
-parallel, each as soon as its own dependencies are ready, and each waits for its own readiness
-check. ``progress`` is called from those parallel workers. Everything the lab runs is recorded in
-``<lab_dir>/state.json`` so that any later command (``status``, ``scale``, ``kill``, ``down``)
-finds it. ``down`` only ever kills this lab's supervisord (by PID) and processes inside this
-lab's namespaces.
+infrastructure tier and the OpenStack tier in dependency order (``catalogue.waves``):
+independent components start in parallel, each as soon as its own dependencies are ready, and
+each runs its init job (``prepare``), starts its members, bootstraps (``converge``) and waits
+for its own readiness check. ``progress`` is called from those parallel workers. Everything
+the lab runs is recorded in ``<lab_dir>/state.json`` so that any later command (``status``,
+``scale``, ``kill``, ``down``) finds it. ``down`` only ever kills this lab's supervisord (by
+PID) and processes inside this lab's namespaces.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class LocalLab:
     # --- up -----------------------------------------------------------------------------------
 
     def up(self, progress: ProgressCallback | None = None) -> UpReport:
-        """Bring the infrastructure tier up; a second call on a healthy lab changes nothing."""
+        """Bring the lab's components up; a second call on a healthy lab changes nothing."""
         started = time.monotonic()
         report: Callable[[str, str], None] = (
             (lambda c, m: progress(c, m, time.monotonic() - started)) if progress
@@ -329,7 +330,7 @@ class LocalLab:
                 return time.monotonic() - started, False
         ctxs = [self._ctx(state, p) for p in pods]
         if openstack:
-            report(component, "preparing (schemas, keys, shared files)")
+            report(component, "preparing")
         driver.prepare(ctxs, self)
         report(component, f"starting {len(pods)} member(s)")
         self._apply_programs()

@@ -28,9 +28,9 @@ STATS_PORT = 9000
 def render_api(component: str, members: Sequence[PodRecord]) -> list[str]:
     """An HTTP front for one OpenStack service: every member active, health-checked.
 
-    A request whose connection fails or is cut without a reply (a killed member) is sent again
-    to another member (``retry-on`` + ``redispatch``); ``inter 1s fall 2`` takes a dead member
-    out within about 2 s.
+    A request whose connection to a member fails is sent to another member (``retry-on`` +
+    ``redispatch``), and so is a GET cut off without a reply; ``inter 1s fall 2`` takes a dead
+    member out within about 2 s.
     """
     listen = port(component)
     lines = [
@@ -43,7 +43,10 @@ def render_api(component: str, members: Sequence[PodRecord]) -> list[str]:
         "    timeout tunnel 1h",
         "    retries 3",
         "    option redispatch 1",
-        "    retry-on all-retryable-errors",
+        "    retry-on conn-failure empty-response response-timeout",
+        # Only a request that never reached a member is safe to send again whatever its
+        # method; a POST cut off in a dying member may have been carried out already.
+        "    http-request disable-l7-retry if !METH_GET",
         "    balance roundrobin",
         "    option httpchk GET /",
         # A version document (200/300), a redirect to a login form, a 401/404: it serves.

@@ -9,7 +9,8 @@ RabbitMQ member, the caches every memcached member.
 ``prepare`` is the init job of a component (database and user, schema migrations, shared keys
 and static files) and runs before its members start; ``converge`` waits for the members to
 work and registers what the next services need (keystone's users and catalogue, flavors, the
-guest image). Both are idempotent: a second ``up`` finds everything in place.
+guest images, the provider network). Both are idempotent: a second ``up`` finds everything in
+place. openstacksdk is imported where it is used: the infrastructure tier runs without it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
+from oaas_lab.adapters import http
 from oaas_lab.backends.local.daemons import openvswitch as ovs
 from oaas_lab.backends.local.daemons.base import (
     PATH,
@@ -54,16 +57,9 @@ from oaas_lab.secrets import Secret
 FRONT = "haproxy"
 """The component whose first member fronts the APIs and the database."""
 
-API_COMPONENTS = {
-    "keystone": "keystone",
-    "glance": "glance",
-    "placement": "placement",
-    "nova-api": "nova",
-    "neutron-server": "neutron",
-}
-"""API component -> the service name of its catalogue entry, database and keystone user."""
-
-FRONTED = (*API_COMPONENTS, "nova-novncproxy", "horizon")
+FRONTED = (
+    "keystone", "glance", "placement", "nova-api", "neutron-server", "nova-novncproxy", "horizon",
+)
 """Components HAProxy serves (in http mode, on the component's own port)."""
 
 
@@ -78,7 +74,7 @@ def front_ip(ctx: PodContext) -> str:
     return front[0].ip
 
 
-def raise_missing(component: str) -> None:
+def raise_missing(component: str) -> NoReturn:
     """The OpenStack tier cannot be rendered without ``component``."""
     raise UserError(f"the OpenStack tier needs {component}, which this lab does not run",
                     hint=f"set components.{component}.replicas to 1 or more")
@@ -145,8 +141,6 @@ def provision_database(ctx: PodContext, runner: PodRunner, service: str) -> None
 
 def http_ready(ctx: PodContext, path: str, needle: str = "") -> CheckResult:
     """The pod's own server answers ``path`` (any status below 500 counts as serving)."""
-    from oaas_lab.adapters import http
-
     url = f"http://{ctx.pod.ip}:{port(ctx.pod.component)}{path}"
     try:
         reply = http.get(url, timeout=10.0)
@@ -223,8 +217,6 @@ class WsgiDriver(OpenStackDriver):
 
 
 def _serves(url: str) -> CheckResult:
-    from oaas_lab.adapters import http
-
     try:
         reply = http.get(url, timeout=10.0)
     except http.Error as exc:
