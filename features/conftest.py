@@ -172,8 +172,7 @@ def measurements(
         yield measured
     finally:
         measured.close()
-        for name, value in measured.figures.items():
-            request.node.user_properties.append((name, value))
+        report_figures(request, measured.figures)
 
 
 @pytest.fixture
@@ -184,8 +183,13 @@ def cloud(lab: Lab, secrets: SecretStore, request: pytest.FixtureRequest) -> Ite
         yield used
     finally:
         used.close()
-        for name, value in used.figures.items():
-            request.node.user_properties.append((name, value))
+        report_figures(request, used.figures)
+
+
+def report_figures(request: pytest.FixtureRequest, figures: dict[str, object]) -> None:
+    """Hand a scenario's measured figures to the reports (as pytest user properties)."""
+    for name, value in figures.items():
+        request.node.user_properties.append((name, value))
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, scenario: Any, step: Any) -> None:

@@ -44,6 +44,8 @@ __all__ = [
     "ensure_flavor",
     "ensure_project",
     "ensure_service_user",
+    "find_flavor",
+    "find_image",
     "find_network",
     "get_server",
     "hypervisors",
@@ -273,6 +275,18 @@ def server_ports(conn: Connection, server_id: str) -> list[Port]:
 def network_agents(conn: Connection) -> list[tuple[str, str, bool]]:
     """Every neutron agent as (type, host, alive)."""
     return [(str(a.agent_type), str(a.host), bool(a.is_alive)) for a in conn.network.agents()]
+
+
+def find_image(conn: Connection, name: str) -> str | None:
+    """The id of image ``name``, if it exists."""
+    found = conn.image.find_image(name)
+    return None if found is None else str(found.id)
+
+
+def find_flavor(conn: Connection, name: str) -> str | None:
+    """The id of flavor ``name``, if it exists."""
+    found = conn.compute.find_flavor(name)
+    return None if found is None else str(found.id)
 
 
 def find_network(conn: Connection, name: str) -> str | None:

@@ -90,6 +90,20 @@ def _running(lab: Lab, component: str) -> tuple[list[str], CheckResult | None]:
     return [p.name for p in pods], None
 
 
+def _running_with_token(
+    lab: Lab, secrets: SecretStore, component: str
+) -> tuple[list[str], Secret] | CheckResult:
+    """The running members of ``component`` and an admin token, or why the check cannot go on."""
+    pods, early = _running(lab, component)
+    if early:
+        return early
+    token, why = admin_token(lab, secrets)
+    if token is None:
+        return failed(component, f"no admin token from keystone: {why}",
+                      hint="keystone must be ready first")
+    return pods, token
+
+
 def _judge(component: str, seen: Mapping[str, str]) -> CheckResult:
     bad = {pod: why for pod, why in seen.items() if why != "ok"}
     if bad:
@@ -113,13 +127,10 @@ def check_keystone(lab: Lab, secrets: SecretStore) -> CheckResult:
 
 def _api_check(component: str) -> Callable[[Lab, SecretStore], CheckResult]:
     def check(lab: Lab, secrets: SecretStore) -> CheckResult:
-        pods, early = _running(lab, component)
-        if early:
-            return early
-        token, why = admin_token(lab, secrets)
-        if token is None:
-            return failed(component, f"no admin token from keystone: {why}",
-                          hint="keystone must be ready first")
+        ready = _running_with_token(lab, secrets, component)
+        if isinstance(ready, CheckResult):
+            return ready
+        pods, token = ready
         seen = {}
         for pod in pods:
             try:
@@ -167,12 +178,10 @@ def _service_check(component: str) -> Callable[[Lab, SecretStore], CheckResult]:
     """nova reports the service ``component`` of every member's host up."""
 
     def check(lab: Lab, secrets: SecretStore) -> CheckResult:
-        pods, early = _running(lab, component)
-        if early:
-            return early
-        token, why = admin_token(lab, secrets)
-        if token is None:
-            return failed(component, f"no admin token from keystone: {why}")
+        ready = _running_with_token(lab, secrets, component)
+        if isinstance(ready, CheckResult):
+            return ready
+        pods, token = ready
         try:
             services = compute_services(lab, token)
             found = hypervisors(lab, token) if component == "nova-compute" else []

@@ -28,7 +28,7 @@ from oaas_lab.checks.openstack import (
 )
 from oaas_lab.errors import LabError, UserError
 from oaas_lab.openstack import resources
-from oaas_lab.openstack.config import LabSecrets
+from oaas_lab.openstack.config import DOMAIN, LabSecrets
 from oaas_lab.secrets import Secret, SecretStore
 from oaas_lab.wait import WaitTimeoutError, wait_for
 
@@ -101,8 +101,8 @@ class Cloud:
             self._admin = cloud.connect(auth={
                 "auth_url": self.keystone + "/v3", "username": ADMIN,
                 "password": LabSecrets.from_store(self.store).admin.reveal(),
-                "project_name": ADMIN, "user_domain_name": "Default",
-                "project_domain_name": "Default",
+                "project_name": ADMIN, "user_domain_name": DOMAIN,
+                "project_domain_name": DOMAIN,
             })
         return self._admin
 
@@ -111,17 +111,16 @@ class Cloud:
         """Ask for a server from the guest image (no NIC unless ``network_id``)."""
         conn = self.admin()
         try:
-            found = conn.image.find_image(image)
-            flavor = conn.compute.find_flavor(resources.FLAVOR)
+            image_id = cloud.find_image(conn, image)
+            flavor_id = cloud.find_flavor(conn, resources.FLAVOR)
         except cloud.Error as exc:
             raise LabError(f"cannot look up image/flavor: {exc}", hint="`oaas-lab up`") from None
-        if found is None or flavor is None:
+        if image_id is None or flavor_id is None:
             raise LabError(f"the lab has no image {image!r} or flavor {resources.FLAVOR!r}",
                            hint="run `oaas-lab up` (it uploads and creates them)")
         asked = time.monotonic()
-        server = cloud.create_server(conn, name, image_id=str(found.id),
-                                     flavor_id=str(flavor.id), network_id=network_id,
-                                     fixed_ip=fixed_ip)
+        server = cloud.create_server(conn, name, image_id=image_id, flavor_id=flavor_id,
+                                     network_id=network_id, fixed_ip=fixed_ip)
         self.servers[server.id] = asked
         self.names[server.id] = name
         return server

@@ -291,7 +291,6 @@ class KeystoneDriver(WsgiDriver):
         admin = secrets(ctxs[0]).admin
         for ctx in ctxs:
             url = f"http://{ctx.pod.ip}:{port('keystone')}"
-
             await_ready(ctx.pod.name, partial(_token_from, ctx.pod.name, url, admin),
                         main_log(ctx), timeout=self.ready_timeout)
         with cloud_errors("keystone"):
