@@ -1,4 +1,4 @@
-"""Lab lifecycle commands: ``up``, ``status``, ``scale``, ``down``.
+"""Lab lifecycle commands: ``up``, ``status``, ``logs``, ``scale``, ``down``.
 
 They work on whichever backend the configuration names (``local`` by default); the progress
 display and the tables live here, the backends only report through a callback.
@@ -21,6 +21,8 @@ from oaas_lab.backends import get_lab
 from oaas_lab.backends.base import ComponentStatus, ProgressCallback
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.errors import LabError
+from oaas_lab.reports.model import scrub
+from oaas_lab.secrets import SecretStore
 
 
 class ProgressBoard:
@@ -131,6 +133,22 @@ def status(ctx: CliContext) -> None:
         raise LabError("not every component is ready", hint="see the table above")
 
 
+@click.command("logs")
+@click.argument("pod")
+@click.option("-n", "--lines", default=50, show_default=True, type=click.IntRange(1, 100_000),
+              help="How many of the last lines to print.")
+@pass_ctx
+def logs(ctx: CliContext, pod: str, lines: int) -> None:
+    """Print the last lines of POD's log (secret values masked) and where the whole log is."""
+    lab = get_lab(ctx.config)
+    text = lab.logs(pod, lines=lines)
+    store = SecretStore(ctx.config.lab_dir)
+    # A daemon may print a password it was given; the terminal must not show it.
+    secrets = store.values() if store.path.exists() else []
+    click.echo(f"==> {lab.log_path(pod)} <==", err=True)
+    click.echo(scrub(text, secrets))
+
+
 @click.command("scale")
 @click.argument("component")
 @click.argument("replicas", type=int)
@@ -162,5 +180,5 @@ def down(ctx: CliContext) -> None:
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the CLI."""
-    for command in (up, status, scale, down):
+    for command in (up, status, logs, scale, down):
         cli.add_command(command)

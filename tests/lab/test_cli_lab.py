@@ -119,6 +119,17 @@ def test_status_reports_every_component_ready(cli: Cli) -> None:
     assert "NO" not in done.stdout
 
 
+def test_logs_prints_the_tail_of_a_pods_log(cli: Cli, lab_dir: Path) -> None:
+    done = cli("logs", "galera-0", "-n", "5")
+    assert done.returncode == 0, done.stderr
+    assert 0 < len(done.stdout.splitlines()) <= 5
+    assert str(lab_dir / "pods" / "galera-0") in done.stderr
+    unknown = cli("logs", "galera-9")
+    assert unknown.returncode == 2
+    assert unknown.stderr.count("\n") == 1
+    assert "galera-0" in unknown.stderr  # the one-line error names the pods there are
+
+
 def test_even_scale_is_one_line_and_changes_nothing(cli: Cli, lab_dir: Path) -> None:
     before = (lab_dir / "state.json").read_text()
     done = cli("scale", "rabbitmq", "4")

@@ -457,7 +457,7 @@ class LocalLab:
         if not pid:
             state_name = info.get("statename") if info else "absent"
             raise LabError(f"pod {pod!r} has no running daemon (it is {state_name})",
-                           hint=f"`oaas-lab start {pod}` if it was stopped")
+                           hint="`oaas-lab up` starts a stopped pod again")
         return pid
 
     def kill(self, pod: str) -> None:
