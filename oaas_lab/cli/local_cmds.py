@@ -21,6 +21,8 @@ from oaas_lab.backends import get_lab
 from oaas_lab.backends.base import ComponentStatus, ProgressCallback
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.errors import LabError
+from oaas_lab.openstack.clouds import CLOUD_NAME
+from oaas_lab.openstack.clouds import FILE_NAME as CLOUDS_FILE
 from oaas_lab.reports.model import scrub
 from oaas_lab.secrets import SecretStore
 
@@ -118,6 +120,11 @@ def up(ctx: CliContext) -> None:
     ctx.console.print(status_table(rows, f"lab {cfg.name}"))
     if not all(r.ready.ok for r in rows):
         raise LabError("lab is up but not every component is ready", hint="see the table above")
+    clouds_file = cfg.lab_dir / CLOUDS_FILE
+    if clouds_file.exists():
+        ctx.console.print(f"OpenStack CLI: export OS_CLIENT_CONFIG_FILE={clouds_file}; "
+                          f"openstack --os-cloud {CLOUD_NAME} server list",
+                          markup=False, highlight=False, soft_wrap=True)
 
 
 @click.command("status")

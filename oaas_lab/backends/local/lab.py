@@ -668,7 +668,8 @@ class LocalLab:
             network.delete_bridge(self.naming)
             for mount in network.lab_mounts(self.naming):
                 shell.run(["umount", mount], check=False)
-            for leftover in ("pods", "supervisor.d", "galera-election"):
+            for leftover in ("pods", "shared", "supervisor.d", "galera-election"):
                 shutil.rmtree(self.lab_dir / leftover, ignore_errors=True)
-            for leftover in ("state.json", "supervisor.sock", "supervisord.pid"):
+            # clouds.yaml holds the admin password and points at a cloud that is gone now.
+            for leftover in ("state.json", "supervisor.sock", "supervisord.pid", "clouds.yaml"):
                 (self.lab_dir / leftover).unlink(missing_ok=True)
