@@ -138,28 +138,33 @@ def write_netns_files(naming: Naming, pod: str, hosts: str) -> None:
             handle.write(text)
 
 
+def _veth_into(naming: Naming, netns: str, host_end: str, pod_end: str, ifname: str) -> None:
+    """A veth pair: ``ifname`` (up, no address yet) inside ``netns``, the host end up on the lab
+    bridge."""
+    for name in (host_end, pod_end):
+        if len(name) > IFNAME_MAX:  # pragma: no cover - guaranteed by the name patterns
+            raise ValueError(f"interface name {name!r} is longer than {IFNAME_MAX}")
+    # A half-failed earlier run may have left the host end behind.
+    if _link_exists(host_end):
+        shell.run(["ip", "link", "del", host_end])
+    shell.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", pod_end])
+    shell.run(["ip", "link", "set", pod_end, "netns", netns])
+    shell.run(["ip", "-n", netns, "link", "set", pod_end, "name", ifname])
+    shell.run(["ip", "-n", netns, "link", "set", ifname, "up"])
+    shell.run(["ip", "link", "set", host_end, "master", naming.bridge])
+    shell.run(["ip", "link", "set", host_end, "up"])
+
+
 def create_pod(naming: Naming, pod: str, ip: str, subnet: str) -> bool:
     """Create the pod's namespace and its veth into the lab bridge; true when it changed."""
     netns = naming.netns(pod)
     prefix = ipaddress.IPv4Network(subnet).prefixlen
     if netns in netns_list():
         return False
-    host_end, pod_end = naming.veth(ip), naming.veth_peer(ip)
-    for name in (host_end, pod_end):
-        if len(name) > IFNAME_MAX:  # pragma: no cover - guaranteed by the name pattern
-            raise ValueError(f"interface name {name!r} is longer than {IFNAME_MAX}")
-    # A half-failed earlier run may have left the host end behind.
-    if _link_exists(host_end):
-        shell.run(["ip", "link", "del", host_end])
     shell.run(["ip", "netns", "add", netns])
-    shell.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", pod_end])
-    shell.run(["ip", "link", "set", pod_end, "netns", netns])
-    shell.run(["ip", "-n", netns, "link", "set", pod_end, "name", "eth0"])
+    _veth_into(naming, netns, naming.veth(ip), naming.veth_peer(ip), "eth0")
     shell.run(["ip", "-n", netns, "addr", "add", f"{ip}/{prefix}", "dev", "eth0"])
-    shell.run(["ip", "-n", netns, "link", "set", "eth0", "up"])
     shell.run(["ip", "-n", netns, "link", "set", "lo", "up"])
-    shell.run(["ip", "link", "set", host_end, "master", naming.bridge])
-    shell.run(["ip", "link", "set", host_end, "up"])
     # No default route on purpose: nothing in a pod may reach beyond the lab subnet.
     return True
 
@@ -206,19 +211,7 @@ def create_provider_link(
     netns = naming.netns(pod)
     if shell.run(["ip", "-n", netns, "link", "show", "dev", ifname], check=False).ok:
         return False
-    host_end, pod_end = naming.provider_veth(ip), naming.provider_veth_peer(ip)
-    for name in (host_end, pod_end):
-        if len(name) > IFNAME_MAX:  # pragma: no cover - guaranteed by the name pattern
-            raise ValueError(f"interface name {name!r} is longer than {IFNAME_MAX}")
-    # A half-failed earlier run may have left the pair behind in the host namespace.
-    if _link_exists(host_end):
-        shell.run(["ip", "link", "del", host_end])
-    shell.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", pod_end])
-    shell.run(["ip", "link", "set", pod_end, "netns", netns])
-    shell.run(["ip", "-n", netns, "link", "set", pod_end, "name", ifname])
-    shell.run(["ip", "-n", netns, "link", "set", ifname, "up"])
-    shell.run(["ip", "link", "set", host_end, "master", naming.bridge])
-    shell.run(["ip", "link", "set", host_end, "up"])
+    _veth_into(naming, netns, naming.provider_veth(ip), naming.provider_veth_peer(ip), ifname)
     return True
 
 
