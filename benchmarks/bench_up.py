@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from oaas_lab import catalogue, config
-from oaas_lab.backends.local import network
+from oaas_lab.adapters import iproute
 from oaas_lab.backends.local.lab import LocalLab, lab_components
 
 
@@ -40,7 +40,7 @@ def lab_pids(lab: LocalLab) -> set[int]:
         pids.add(supervisord)
     for pod in lab.status():
         for member in pod.pods:
-            pids.update(network.netns_pids(lab.naming.netns(member.name)))
+            pids.update(iproute.netns_pids(lab.naming.netns(member.name)))
     return pids
 
 

@@ -29,6 +29,16 @@ ENV_CONFIG = "OAAS_LAB_CONFIG"
 DEFAULT_SUBNET = "172.31.89.0/24"
 
 
+def _private_24(value: str, example: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IPv4 network ({exc})") from exc
+    if net.prefixlen != 24 or not net.is_private or net.is_loopback:
+        raise ValueError(f"{value!r} must be a private IPv4 /24 such as {example}")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,13 +71,7 @@ class LocalSettings(_Strict):
     @field_validator("subnet")
     @classmethod
     def _private_24(cls, value: str) -> str:
-        try:
-            net = ipaddress.IPv4Network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not an IPv4 network ({exc})") from exc
-        if net.prefixlen != 24 or not net.is_private or net.is_loopback:
-            raise ValueError(f"{value!r} must be a private IPv4 /24 such as {DEFAULT_SUBNET}")
-        return value
+        return _private_24(value, DEFAULT_SUBNET)
 
 
 class K8sSettings(_Strict):
@@ -77,6 +81,40 @@ class K8sSettings(_Strict):
     context: str | None = Field(default=None, description="kubeconfig context to use")
     namespace: str = Field(default="oaas", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     storage_class: str | None = Field(default=None, description="StorageClass of the volumes")
+
+
+DEFAULT_CLUSTER_SUBNET = "172.31.90.0/24"
+
+
+class ClusterSettings(_Strict):
+    """The embedded Kubernetes cluster that ``oaas-lab cluster up`` starts on this host."""
+
+    subnet: str = Field(
+        default=DEFAULT_CLUSTER_SUBNET,
+        description="private IPv4 /24 of the nodes' bridge; .1 is the host, nodes from .10 on",
+    )
+    pod_cidr: str = Field(
+        default="10.244.0.0/16", description="pod addresses; node N gets the /24 number N"
+    )
+    service_cidr: str = Field(default="10.96.0.0/16", description="ClusterIP addresses")
+    controller_nodes: int = Field(default=3, ge=1, le=9, description="controller-N nodes")
+    compute_nodes: int = Field(default=2, ge=1, le=9, description="compute-N nodes")
+
+    @field_validator("subnet")
+    @classmethod
+    def _private_24(cls, value: str) -> str:
+        return _private_24(value, DEFAULT_CLUSTER_SUBNET)
+
+    @field_validator("pod_cidr", "service_cidr")
+    @classmethod
+    def _private_16(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 network ({exc})") from exc
+        if net.prefixlen != 16 or not net.is_private or net.is_loopback:
+            raise ValueError(f"{value!r} must be a private IPv4 /16 such as 10.244.0.0/16")
+        return value
 
 
 class Timeouts(_Strict):
@@ -100,8 +138,13 @@ class LabConfig(_Strict):
     state_dir: str = Field(
         default="/var/lib/oaas-lab", description="parent directory of every lab's state"
     )
+    cache_dir: str = Field(
+        default="/var/cache/oaas-lab",
+        description="built Kubernetes binaries and images, keyed by version (shared by labs)",
+    )
     local: LocalSettings = LocalSettings()
     k8s: K8sSettings = K8sSettings()
+    cluster: ClusterSettings = ClusterSettings()
     timeouts: Timeouts = Timeouts()
     components: dict[str, ComponentSettings] = Field(default_factory=dict)
 

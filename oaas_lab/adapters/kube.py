@@ -33,6 +33,8 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Event"): ("events", True),
     ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
     ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
     ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
     ("apps/v1", "StatefulSet"): ("statefulsets", True),
@@ -166,6 +168,10 @@ class Kube:
         """``v1.31.2`` or similar: proves the API server answers."""
         data = self._json("GET", "/version") or {}
         return str(data.get("gitVersion", "unknown"))
+
+    def raw_get(self, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
+        """The text the API server serves at ``path`` (``/readyz``, ``/livez``, ...)."""
+        return self._call("GET", path, query=query) or ""
 
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ import os
 import selectors
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -68,6 +68,53 @@ def run(
     if check and not done.ok:
         raise CommandError(list(argv), done.returncode, done.stderr or done.stdout)
     return done
+
+
+def stream(
+    argv: Sequence[str],
+    *,
+    on_line: Callable[[str], None],
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> Completed:
+    """Run ``argv`` to completion, handing each line of its output to ``on_line`` as it comes.
+
+    For long builds whose progress a user should see. Stdout and stderr are read together
+    (``stdout`` of the result holds the last 200 lines of both); past ``timeout`` the command
+    is killed and counts as failed with return code 124. It never raises for a failed command:
+    the caller reads ``returncode``.
+    """
+    full_env = None if env is None else {**os.environ, **env}
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True,
+            close_fds=True, text=True, errors="replace",
+        )
+    except FileNotFoundError:
+        return Completed(tuple(argv), 127, "", f"{argv[0]}: command not found")
+    assert proc.stdout is not None  # stdout=PIPE above guarantees it
+    tail: list[str] = []
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0 or not sel.select(timeout=left):
+                proc.kill()
+                proc.wait()
+                tail.append(f"timed out after {timeout:.0f}s")
+                return Completed(tuple(argv), 124, "\n".join(tail), "")
+            line = proc.stdout.readline()
+            if not line:
+                break
+            line = line.rstrip("\n")
+            tail = [*tail[-199:], line]
+            on_line(line)
+    returncode = proc.wait()
+    proc.stdout.close()
+    return Completed(tuple(argv), returncode, "\n".join(tail), "")
 
 
 def spawn(

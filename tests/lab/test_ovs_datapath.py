@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from oaas_lab.adapters import shell
+from oaas_lab.adapters import iproute, shell
 from oaas_lab.backends.local import network
 from oaas_lab.backends.local.daemons import openvswitch as ovs
 from oaas_lab.backends.local.daemons.base import PATH
@@ -77,7 +77,7 @@ def remove_lab() -> None:
     pods = ((COMPUTE, COMPUTE_IP), (CLIENT, CLIENT_IP))
     for pod, _ in pods:
         # Only a run killed before its own teardown leaves processes in these namespaces.
-        network.kill_netns_processes(NAMING.netns(pod))
+        iproute.kill_netns_processes(NAMING.netns(pod))
     for pod, ip in pods:
         network.delete_pod(NAMING, pod, ip)
     network.delete_bridge(NAMING)

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from oaas_lab import catalogue
-from oaas_lab.adapters import shell
+from oaas_lab.adapters import iproute, shell
 from oaas_lab.backends.base import (
     ComponentStatus,
     ExecResult,
@@ -602,7 +602,7 @@ class LocalLab:
 
     def _remove_pod(self, state: LabState, pod: PodRecord) -> None:
         netns = self.naming.netns(pod.name)
-        network.kill_netns_processes(netns)
+        iproute.kill_netns_processes(netns)
         self._wait_netns_empty(netns)
         network.delete_pod(self.naming, pod.name, pod.ip)
         shutil.rmtree(self._pod_dir(pod.name), ignore_errors=True)
@@ -624,10 +624,10 @@ class LocalLab:
 
     def _wait_netns_empty(self, netns: str) -> None:
         def empty() -> CheckResult:
-            pids = network.netns_pids(netns)
+            pids = iproute.netns_pids(netns)
             if not pids:
                 return passed("down", f"{netns} empty")
-            network.kill_netns_processes(netns)
+            iproute.kill_netns_processes(netns)
             return failed("down", f"{netns} still has {pids}")
 
         try:
@@ -641,7 +641,7 @@ class LocalLab:
         if state is not None:
             found |= {self.naming.netns(p) for p in state.pods}
         components = [c.name for c in catalogue.CATALOGUE]
-        found |= {ns for ns in network.netns_list() if self.naming.owns_netns(ns, components)}
+        found |= {ns for ns in iproute.netns_list() if self.naming.owns_netns(ns, components)}
         return sorted(found)
 
     def down(self) -> None:
@@ -655,7 +655,7 @@ class LocalLab:
                 os.kill(state.supervisord_pid, signal.SIGKILL)
             namespaces = self._lab_netns(state)
             for netns in namespaces:
-                network.kill_netns_processes(netns)
+                iproute.kill_netns_processes(netns)
             for netns in namespaces:
                 self._wait_netns_empty(netns)
             ips = {self.naming.netns(p.name): p.ip for p in (state.pods.values() if state else [])}

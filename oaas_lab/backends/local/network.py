@@ -18,14 +18,12 @@ answered from the hosts file fails at once instead of stalling on an unreachable
 from __future__ import annotations
 
 import ipaddress
-import os
 import shutil
-import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from oaas_lab.adapters import shell
+from oaas_lab.adapters import iproute, shell
 
 IFNAME_MAX = 15
 PROVIDER_IFNAME = "eth1"
@@ -97,21 +95,11 @@ def _ip_key(ip: str) -> int:
     return int(ipaddress.IPv4Address(ip))
 
 
-def _link_exists(name: str) -> bool:
-    return shell.run(["ip", "link", "show", "dev", name], check=False).ok
-
-
-def netns_list() -> list[str]:
-    """The names of every network namespace on the host."""
-    done = shell.run(["ip", "netns", "list"], check=False)
-    return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
-
-
 def ensure_bridge(naming: Naming, subnet: str) -> bool:
     """Create the lab bridge with the host's ``.1`` if it is missing; true when it changed."""
     bridge = naming.bridge
     net = ipaddress.IPv4Network(subnet)
-    if _link_exists(bridge):
+    if iproute.link_exists(bridge):
         return False
     shell.run(["ip", "link", "add", "name", bridge, "type", "bridge"])
     shell.run(["ip", "addr", "add", f"{net.network_address + 1}/{net.prefixlen}", "dev", bridge])
@@ -145,7 +133,7 @@ def _veth_into(naming: Naming, netns: str, host_end: str, pod_end: str, ifname: 
         if len(name) > IFNAME_MAX:  # pragma: no cover - guaranteed by the name patterns
             raise ValueError(f"interface name {name!r} is longer than {IFNAME_MAX}")
     # A half-failed earlier run may have left the host end behind.
-    if _link_exists(host_end):
+    if iproute.link_exists(host_end):
         shell.run(["ip", "link", "del", host_end])
     shell.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", pod_end])
     shell.run(["ip", "link", "set", pod_end, "netns", netns])
@@ -159,7 +147,7 @@ def create_pod(naming: Naming, pod: str, ip: str, subnet: str) -> bool:
     """Create the pod's namespace and its veth into the lab bridge; true when it changed."""
     netns = naming.netns(pod)
     prefix = ipaddress.IPv4Network(subnet).prefixlen
-    if netns in netns_list():
+    if netns in iproute.netns_list():
         return False
     shell.run(["ip", "netns", "add", netns])
     _veth_into(naming, netns, naming.veth(ip), naming.veth_peer(ip), "eth0")
@@ -169,29 +157,12 @@ def create_pod(naming: Naming, pod: str, ip: str, subnet: str) -> bool:
     return True
 
 
-def netns_pids(netns: str) -> list[int]:
-    """PIDs of every process inside ``netns`` (empty when the namespace is gone)."""
-    done = shell.run(["ip", "netns", "pids", netns], check=False)
-    return [int(tok) for tok in done.stdout.split() if tok.isdigit()]
-
-
-def kill_netns_processes(netns: str) -> list[int]:
-    """SIGKILL every process inside ``netns``; returns the PIDs signalled."""
-    pids = netns_pids(netns)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-    return pids
-
-
 def delete_pod(naming: Naming, pod: str, ip: str | None) -> None:
     """Remove the pod's namespace, veth and ``/etc/netns`` files (its processes must be gone)."""
     netns = naming.netns(pod)
-    if netns in netns_list():
+    if netns in iproute.netns_list():
         shell.run(["ip", "netns", "del", netns], check=False)
-    if ip is not None and _link_exists(naming.veth(ip)):
+    if ip is not None and iproute.link_exists(naming.veth(ip)):
         shell.run(["ip", "link", "del", naming.veth(ip)], check=False)
     if ip is not None:
         delete_provider_link(naming, ip)
@@ -217,13 +188,13 @@ def create_provider_link(
 
 def delete_provider_link(naming: Naming, ip: str) -> None:
     """Remove the provider veth of the pod at ``ip`` (deleting one end removes both)."""
-    if _link_exists(naming.provider_veth(ip)):
+    if iproute.link_exists(naming.provider_veth(ip)):
         shell.run(["ip", "link", "del", naming.provider_veth(ip)], check=False)
 
 
 def delete_bridge(naming: Naming) -> None:
     """Remove the lab bridge (and with it the host ends still attached)."""
-    if _link_exists(naming.bridge):
+    if iproute.link_exists(naming.bridge):
         shell.run(["ip", "link", "del", naming.bridge], check=False)
 
 
@@ -233,28 +204,13 @@ def lab_links(naming: Naming) -> list[str]:
     ``<lab>-v`` matches the host ends of both veths of a pod, ``<lab>-v<octet>`` and the
     provider link's ``<lab>-vp<octet>``.
     """
-    done = shell.run(["ip", "-o", "link", "show"], check=False)
-    names = []
-    for line in done.stdout.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) < 2:
-            continue
-        name = parts[1].strip().split("@", 1)[0]
-        if name == naming.bridge or name.startswith(f"{naming.lab}-v"):
-            names.append(name)
-    return names
+    return [name for name in iproute.link_names()
+            if name == naming.bridge or name.startswith(f"{naming.lab}-v")]
 
 
 def lab_mounts(naming: Naming) -> list[str]:
     """Mount points left by this lab's namespaces (``/run/netns/<lab>-*``)."""
-    prefix = str(NETNS_RUN / f"{naming.lab}-")
-    found = []
-    with open("/proc/self/mounts", encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.split()
-            if len(fields) > 1 and fields[1].startswith(prefix):
-                found.append(fields[1])
-    return found
+    return iproute.mounts_under(str(NETNS_RUN / f"{naming.lab}-"))
 
 
 def subnet_owners(subnet: str, own_bridge: str) -> list[str]:
