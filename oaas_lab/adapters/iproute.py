@@ -60,3 +60,9 @@ def mounts_under(prefix: str) -> list[str]:
             if len(fields) > 1 and fields[1].startswith(prefix):
                 found.append(fields[1])
     return found
+
+
+def route_list() -> list[str]:
+    """The host's IPv4 routes, one line each as ``ip route`` prints them."""
+    done = shell.run(["ip", "-4", "route", "show"], check=False)
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import shutil
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -246,8 +247,6 @@ def remove_cgroup(name: str) -> list[str]:
 
 def require_tools(tools: Mapping[str, str]) -> None:
     """Refuse up front when a command the cluster runs is missing (tool -> Debian package)."""
-    import shutil
-
     missing = sorted({package for tool, package in tools.items() if shutil.which(tool) is None})
     if missing:
         raise UserError(f"the cluster needs Debian packages that are not installed: "

@@ -23,13 +23,12 @@ import json
 import os
 import shutil
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from oaas_lab.adapters import shell
+from oaas_lab.adapters import iproute, shell
 from oaas_lab.adapters.kube import Kube
 from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.cluster import build, controlplane, dns, host
@@ -57,12 +56,14 @@ TOOLS = {
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class NodeImage:
-    """An image every node needs before its kubelet starts: its reference and its archive."""
+class NodeImage(Protocol):
+    """An image to import into the nodes: its reference and its docker archive."""
 
-    ref: str
-    archive: Path
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def archive(self) -> Path: ...
 
 
 ImageSource = Callable[[LabConfig, Path, Progress], dict[str, NodeImage]]
@@ -80,7 +81,7 @@ def built_images(config: LabConfig, coredns_binary: Path,
     built = images.build(["pause", "coredns"], release=config.release,
                          cache_dir=Path(config.cache_dir), progress=report,
                          coredns_binary=coredns_binary)
-    return {b.name: NodeImage(b.ref, b.archive) for b in built}
+    return {b.name: b for b in built}
 
 
 @dataclass
@@ -301,7 +302,7 @@ class EmbeddedCluster:
             files.daemon_log("containerd"))
         self._wait(f"{node.name} containerd", lambda: self._containerd_ready(
             containerd, files))
-        self._load_images(containerd, files, built)
+        self._load_images(containerd, files, built.values())
         self._start(state, node, "kubelet", nodes.join(
             containerd.pid, nodes.kubelet_argv(node, files, self.pki, bin_dir)),
             files.daemon_log("kubelet"))
@@ -314,13 +315,27 @@ class EmbeddedCluster:
                                            "-n", "k8s.io", *args])
 
     def _load_images(self, containerd: Daemon, files: nodes.NodeFiles,
-                     built: dict[str, NodeImage]) -> None:
+                     images: Iterable[NodeImage]) -> None:
         present = shell.run(self._ctr(containerd, files, "images", "ls", "-q"),
                             check=False).stdout.split()
-        for image in built.values():
+        for image in images:
             if image.ref not in present:
                 shell.run(self._ctr(containerd, files, "images", "import",
                                     str(image.archive)), timeout=300)
+
+    def load_images(self, images: Iterable[NodeImage]) -> list[str]:
+        """Import ``images`` into every node's containerd (those it lacks); the nodes done."""
+        state = self.state()
+        wanted = list(images)
+        done = []
+        for node in self.topology.nodes:
+            containerd = state.daemon(node.name, "containerd")
+            if containerd is None or not containerd.alive():
+                raise LabError(f"{node.name}: containerd is not running",
+                               hint="oaas-lab cluster up")
+            self._load_images(containerd, self.files(node), wanted)
+            done.append(node.name)
+        return done
 
     def _label_control_plane(self) -> None:
         cp = self.topology.control_plane
@@ -448,23 +463,10 @@ class EmbeddedCluster:
     def down(self, purge: bool = False) -> DownReport:
         """Stop what ``up`` started and remove what it made; the host as it was."""
         state = self.state()
-        stopped = 0
-        # Kubelets first (they would restart containers), then the rest of each node, then
-        # the control plane; everything inside the nodes goes with their namespaces.
-        order = {"kubelet": 0, "kube-proxy": 1, "kube-scheduler": 2,
-                 "kube-controller-manager": 2, "containerd": 3, "kube-apiserver": 4, "etcd": 5}
-        for daemon in sorted(state.daemons, key=lambda d: order.get(d.name, 9)):
-            if _stop(daemon):
-                stopped += 1
+        stopped = _stop_all(state.daemons)
+        # What the daemons leave running: shims and pods (in the nodes' namespaces and cgroups).
         for node in self.topology.nodes:
-            netns = self.topology.netns(node)
-            cgroup = self.topology.cgroup(node)
-            for _ in _bounded(20, 0.25):
-                killed = host.kill_cgroup(cgroup)
-                killed += _kill_netns(netns)
-                if not killed:
-                    break
-                stopped += len(killed)
+            stopped += _kill_until_gone(self.topology.netns(node), self.topology.cgroup(node))
         left: list[str] = []
         for node in self.topology.nodes:
             left += host.remove_cgroup(self.topology.cgroup(node))
@@ -521,35 +523,46 @@ def dns_result(deployment: dict[str, Any] | None) -> CheckResult:
 
 # -- processes ------------------------------------------------------------------------------
 
-def _bounded(count: int, pause: float) -> Iterator[int]:
-    """At most ``count`` rounds, ``pause`` seconds apart (a bounded retry loop)."""
-    for attempt in range(count):
-        if attempt:
-            time.sleep(pause)
-        yield attempt
+def _gone(pids: Callable[[], list[int]], timeout: float) -> bool:
+    """Wait until ``pids()`` is empty; False when ``timeout`` passed first."""
+    def check() -> CheckResult:
+        left = pids()
+        return passed("stopped", "all gone") if not left else failed("stopped", f"{left}")
 
-
-def _stop(daemon: Daemon) -> bool:
-    """SIGTERM, then SIGKILL after the grace period; only the very process started."""
-    if not daemon.alive():
+    try:
+        wait_for(check, timeout=timeout, interval=0.2)
+    except WaitTimeoutError:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(daemon.pid, signal.SIGTERM)
-    for _ in _bounded(int(STOP_GRACE / 0.2), 0.2):
-        if not daemon.alive():
-            return True
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(daemon.pid, signal.SIGKILL)
-    for _ in _bounded(25, 0.2):
-        if not daemon.alive():
-            break
     return True
 
 
-def _kill_netns(netns: str) -> list[int]:
-    from oaas_lab.adapters import iproute
+def _stop_all(daemons: list[Daemon]) -> int:
+    """SIGTERM every daemon still running (only the very processes started), SIGKILL those
+    still there after the grace period; returns how many were running."""
+    running = [d for d in daemons if d.alive()]
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for daemon in running:
+            if daemon.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(daemon.pid, signum)
+        if _gone(lambda: [d.pid for d in running if d.alive()], STOP_GRACE):
+            break
+    return len(running)
 
-    return iproute.kill_netns_processes(netns)
+
+def _kill_until_gone(netns: str, cgroup: str) -> int:
+    """SIGKILL what runs in a node's network namespace and cgroups until nothing does."""
+    killed: set[int] = set()
+
+    def kill() -> list[int]:
+        pids = iproute.kill_netns_processes(netns) + host.kill_cgroup(cgroup)
+        killed.update(pids)
+        return pids
+
+    if not _gone(kill, STOP_GRACE):
+        raise LabError(f"processes of {netns} survive SIGKILL: {kill()}",
+                       hint="they may be in uninterruptible sleep; run cluster down again")
+    return len(killed)
 
 
 def _mem_available_gib() -> float:
