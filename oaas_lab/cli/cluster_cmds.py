@@ -55,11 +55,13 @@ def build_cmd(ctx: CliContext) -> None:
 
 
 @cluster.command("up")
+@click.option("--nodes", type=int, default=None, metavar="N",
+              help="Nodes in all (default 6: k8s-cp, controller-1..3, compute-1..2).")
 @pass_ctx
-def up(ctx: CliContext) -> None:
+def up(ctx: CliContext, nodes: int | None) -> None:
     """Start the cluster: control plane on k8s-cp, containerd + kubelet + kube-proxy per node."""
     started = time.monotonic()
-    embedded = EmbeddedCluster(ctx.config, _progress(ctx))
+    embedded = EmbeddedCluster(ctx.config, _progress(ctx), nodes=nodes)
     results = embedded.up()
     ctx.console.print(results_table(results, f"cluster {ctx.config.name}"))
     if not all(r.ok for r in results):

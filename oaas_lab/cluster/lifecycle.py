@@ -34,14 +34,16 @@ from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.cluster import build, controlplane, dns, host
 from oaas_lab.cluster import node as nodes
 from oaas_lab.cluster.pki import Pki
-from oaas_lab.cluster.topology import CONTROL_PLANE_ROLE, Node, Topology, plan
+from oaas_lab.cluster.topology import CONTROL_PLANE_ROLE, Node, Topology, plan, split_nodes
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, NotReadyError, UserError
 from oaas_lab.wait import WaitTimeoutError, wait_for
 
 STATE_FILE = "state.json"
-MIN_MEMORY_GIB = 3.0
-"""What the control plane, six nodes and cluster DNS need with room to spare (~1.5 GiB seen)."""
+CONTROL_PLANE_GIB = 1.0
+NODE_GIB = 0.35
+"""Memory the cluster is refused without: the control plane and each node, with room to spare
+(six nodes, cluster DNS and the control plane were seen at 1.7 GiB RSS)."""
 READY_TIMEOUT = 240.0
 STOP_GRACE = 10.0
 
@@ -118,6 +120,8 @@ class State:
     daemons: list[Daemon] = field(default_factory=list)
     settings: dict[str, int] = field(default_factory=dict)
     created_paths: list[str] = field(default_factory=list)
+    nodes: dict[str, int] = field(default_factory=dict)
+    """``controller_nodes`` and ``compute_nodes`` the cluster was made with."""
 
     @classmethod
     def load(cls, path: Path) -> State:
@@ -126,11 +130,12 @@ class State:
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(daemons=[Daemon(**d) for d in data.get("daemons", [])],
                    settings=dict(data.get("settings", {})),
-                   created_paths=list(data.get("created_paths", [])))
+                   created_paths=list(data.get("created_paths", [])),
+                   nodes=dict(data.get("nodes", {})))
 
     def save(self, path: Path) -> None:
         data = {"daemons": [vars(d) for d in self.daemons], "settings": self.settings,
-                "created_paths": self.created_paths}
+                "created_paths": self.created_paths, "nodes": self.nodes}
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
@@ -155,11 +160,25 @@ class EmbeddedCluster:
     """The single-host Kubernetes cluster of one lab (named after it)."""
 
     def __init__(self, config: LabConfig, progress: Progress | None = None,
-                 images: ImageSource = built_images) -> None:
+                 images: ImageSource = built_images, nodes: int | None = None) -> None:
         self.config = config
         self.images = images
-        self.topology: Topology = plan(config.name, config.cluster)
         self.dir = config.lab_dir / "cluster"
+        settings = config.cluster
+        made = self.state().nodes
+        if nodes is not None:
+            controllers, computes = split_nodes(nodes)
+            asked = {"controller_nodes": controllers, "compute_nodes": computes}
+            if made and made != asked and self._running():
+                have = 1 + sum(made.values())
+                raise UserError(f"cluster {config.name!r} runs with {have} nodes, not {nodes}",
+                                hint="oaas-lab cluster down first, or leave out --nodes")
+            settings = settings.model_copy(update=asked)
+        elif made:
+            # The cluster that exists keeps the shape it was made with, whatever the lab file
+            # says now: down must find every node it started.
+            settings = settings.model_copy(update=made)
+        self.topology: Topology = plan(config.name, settings)
         self.pki = Pki(self.dir / "pki")
         self.cache_dir = Path(config.cache_dir)
         self.progress: Progress = progress or (lambda _message: None)
@@ -201,10 +220,13 @@ class EmbeddedCluster:
                             hint="run as root")
         host.require_tools(TOOLS)
         available = _mem_available_gib()
-        if available < MIN_MEMORY_GIB and not self._running():
+        needed = CONTROL_PLANE_GIB + NODE_GIB * len(self.topology.nodes)
+        if available < needed and not self._running():
+            fits = max(0, int((available - CONTROL_PLANE_GIB) / NODE_GIB))
             raise UserError(
-                f"only {available:.1f} GiB of memory available; the cluster needs "
-                f"{MIN_MEMORY_GIB:.0f} GiB", hint="stop other labs (oaas-lab down) first")
+                f"only {available:.1f} GiB of memory available; {len(self.topology.nodes)} "
+                f"nodes need {needed:.1f} GiB",
+                hint=f"stop other labs (oaas-lab down) or use --nodes {fits} or fewer")
         conflicts = host.subnet_conflicts(self.topology)
         if conflicts:
             raise UserError(
@@ -231,6 +253,9 @@ class EmbeddedCluster:
         # Settings first recorded keep their original values across repeated ups.
         for key, value in host.apply_settings().items():
             state.settings.setdefault(key, value)
+        roles = [node.roles for node in self.topology.nodes]
+        state.nodes = {"controller_nodes": sum("controller" in r for r in roles),
+                       "compute_nodes": sum("compute" in r for r in roles)}
         if not nodes.HOST_CNI_STATE.exists():
             nodes.HOST_CNI_STATE.mkdir(parents=True)
             state.created_paths.append(str(nodes.HOST_CNI_STATE))

@@ -14,6 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from oaas_lab.config import ClusterSettings
+from oaas_lab.errors import UserError
 
 ROLE_LABEL = "node-role.oaas-lab.io"
 """The role labels the manifests select on (as the Vagrantfile sets them)."""
@@ -115,6 +116,21 @@ class Topology:
             if node.name == name:
                 return node
         raise KeyError(name)
+
+
+MIN_NODES = 3
+MAX_NODES = 19
+
+
+def split_nodes(total: int) -> tuple[int, int]:
+    """``--nodes N``: the control-plane node plus controller and compute nodes in the
+    Vagrant lab's proportion (6 -> 3 controller + 2 compute); returns (controllers, computes).
+    """
+    if not MIN_NODES <= total <= MAX_NODES:
+        raise UserError(f"--nodes {total}: a cluster has {MIN_NODES} to {MAX_NODES} nodes",
+                        hint="e.g. --nodes 6 (k8s-cp, controller-1..3, compute-1..2)")
+    computes = max(1, round((total - 1) * 2 / 5))
+    return total - 1 - computes, computes
 
 
 def plan(name: str, settings: ClusterSettings) -> Topology:

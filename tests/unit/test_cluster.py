@@ -12,7 +12,7 @@ from cryptography.x509.oid import NameOID
 from oaas_lab.cluster import build, dns, host, lifecycle, pki, topology
 from oaas_lab.cluster import node as nodes
 from oaas_lab.config import ClusterSettings
-from oaas_lab.errors import LabError
+from oaas_lab.errors import LabError, UserError
 
 UPSTREAM_GO_MOD = """module k8s.io/kubernetes
 
@@ -95,6 +95,18 @@ def test_default_topology_is_the_vagrant_lab():
     assert topo.api_server == "https://172.31.90.10:6443"
     assert topo.kubernetes_service_ip == "10.96.0.1"
     assert topo.dns_ip == "10.96.0.10"
+
+
+@pytest.mark.parametrize(("total", "split"), [(6, (3, 2)), (3, (1, 1)), (4, (2, 1)),
+                                              (11, (6, 4))])
+def test_node_count_keeps_the_vagrant_proportion(total, split):
+    assert topology.split_nodes(total) == split
+
+
+@pytest.mark.parametrize("total", [0, 2, 20])
+def test_node_counts_the_host_cannot_hold_are_refused(total):
+    with pytest.raises(UserError, match="--nodes"):
+        topology.split_nodes(total)
 
 
 def test_host_interface_names_fit_the_kernel_limit():
