@@ -65,9 +65,11 @@ def _component_kubeconfig(pki: Pki, stem: str) -> list[str]:
             f"--authorization-kubeconfig={path}"]
 
 
-def controller_manager_argv(topology: Topology, pki: Pki, bin_dir: Path) -> list[str]:
+def controller_manager_argv(topology: Topology, pki: Pki, bin_dir: Path,
+                            plugin_dir: Path) -> list[str]:
     """kube-controller-manager: signs with the cluster CA; node subnets are fixed by the
-    topology, so it allocates none."""
+    topology, so it allocates none. ``plugin_dir`` keeps its FlexVolume directory out of
+    ``/usr/libexec``."""
     return [
         str(bin_dir / "kube-controller-manager"),
         *_component_kubeconfig(pki, "controller-manager"),
@@ -78,6 +80,7 @@ def controller_manager_argv(topology: Topology, pki: Pki, bin_dir: Path) -> list
         f"--service-account-private-key-file={pki.key(SERVICE_ACCOUNT)}",
         "--use-service-account-credentials=true",
         "--allocate-node-cidrs=false",
+        f"--flex-volume-plugin-dir={plugin_dir}",
         f"--service-cluster-ip-range={topology.service_cidr}",
         f"--cluster-name={topology.name}",
         "--leader-elect=false",

@@ -256,9 +256,10 @@ class EmbeddedCluster:
         roles = [node.roles for node in self.topology.nodes]
         state.nodes = {"controller_nodes": sum("controller" in r for r in roles),
                        "compute_nodes": sum("compute" in r for r in roles)}
-        if not nodes.HOST_CNI_STATE.exists():
-            nodes.HOST_CNI_STATE.mkdir(parents=True)
-            state.created_paths.append(str(nodes.HOST_CNI_STATE))
+        for point in nodes.MOUNT_POINTS:
+            if not point.exists():
+                point.mkdir(parents=True)
+                state.created_paths.append(str(point))
         state.save(self.state_path)
         created = self.pki.ensure(self.topology)
         if created:
@@ -292,21 +293,22 @@ class EmbeddedCluster:
 
     def _control_plane(self, state: State, bin_dir: Path) -> None:
         cp = self.topology.control_plane
-        logs = self.dir / "control-plane"
-        logs.mkdir(exist_ok=True)
+        cp_dir = self.dir / "control-plane"
+        cp_dir.mkdir(exist_ok=True)
         enter = ["nsenter", f"--net={host.netns_path(self.topology, cp)}", "--"]
         etcd = self._start(state, cp, "etcd", [*enter, *controlplane.etcd_argv(
-            self.dir / "etcd")], logs / "etcd.log")
+            self.dir / "etcd")], cp_dir / "etcd.log")
         self._wait("etcd", lambda: self._etcd_healthy(etcd))
         api = self._start(state, cp, "kube-apiserver", [*enter, *controlplane.apiserver_argv(
-            self.topology, self.pki, bin_dir)], logs / "kube-apiserver.log")
+            self.topology, self.pki, bin_dir)], cp_dir / "kube-apiserver.log")
         self._wait("kube-apiserver", lambda: self._api_ready(api))
         self._start(state, cp, "kube-controller-manager", [
-            *enter, *controlplane.controller_manager_argv(self.topology, self.pki, bin_dir)],
-            logs / "kube-controller-manager.log")
+            *enter, *controlplane.controller_manager_argv(
+                self.topology, self.pki, bin_dir, cp_dir / "volume-plugins")],
+            cp_dir / "kube-controller-manager.log")
         self._start(state, cp, "kube-scheduler", [
             *enter, *controlplane.scheduler_argv(self.pki, bin_dir)],
-            logs / "kube-scheduler.log")
+            cp_dir / "kube-scheduler.log")
 
     def _node(self, state: State, node: Node, bin_dir: Path,
               built: dict[str, NodeImage]) -> None:

@@ -26,14 +26,19 @@ from oaas_lab.cluster.topology import CLUSTER_DOMAIN, Node, Topology
 CNI_BIN = "/usr/lib/cni"
 RUNC = "/usr/sbin/runc"
 HOST_CNI_STATE = Path("/var/lib/cni")
-"""libcni keeps its result cache here whatever containerd is told; each node mounts its own."""
+HOST_KUBELET_DIR = Path("/var/lib/kubelet")
+MOUNT_POINTS = (HOST_CNI_STATE, HOST_KUBELET_DIR)
+"""Paths hard-coded in libcni (its result cache) and the kubelet (the device-plugin socket)
+whatever they are told: each node mounts its own directory over them, so the host keeps
+at most the empty mount point (created if missing, removed by ``cluster down``)."""
 POD_BRIDGE = "cni0"
 
 # Run as the first process of the node's mount namespace: make its mounts private to it, give
-# it its own /run, /var/log and /var/lib/cni, then become containerd.
+# it its own /run, /var/log, /var/lib/cni and /var/lib/kubelet, then become containerd.
 MOUNT_SCRIPT = (
     'set -e; mount --make-rshared /; mount -t tmpfs -o mode=0755 tmpfs /run; '
-    'mount --bind "$1" /var/log; mount --bind "$2" /var/lib/cni; shift 2; exec "$@"'
+    'mount --bind "$1" /var/log; mount --bind "$2" /var/lib/cni; '
+    'mount --bind "$3" /var/lib/kubelet; shift 3; exec "$@"'
 )
 
 
@@ -82,8 +87,9 @@ class NodeFiles:
     def dirs(self) -> list[Path]:
         """Every directory that must exist before the node starts."""
         return [self.root, self.containerd_socket.parent, self.cni_conf_dir, self.cni_state,
-                self.kubelet_dir, self.log_dir, self.root / "containerd" / "root",
-                self.root / "containerd" / "state", self.root / "runc"]
+                self.kubelet_dir, self.log_dir, self.root / "volume-plugins",
+                self.root / "containerd" / "root", self.root / "containerd" / "state",
+                self.root / "runc"]
 
 
 def containerd_toml(files: NodeFiles, pause_image: str) -> str:
@@ -190,6 +196,7 @@ def kubelet_yaml(node: Node, topology: Topology, files: NodeFiles, pki: Pki) -> 
         # Six kubelets share one disk; the others' images must not push this one into GC.
         "imageGCHighThresholdPercent": 95,
         "imageGCLowThresholdPercent": 90,
+        "volumePluginDir": str(files.root / "volume-plugins"),
         "podPidsLimit": -1,
         "maxPods": 110,
         "rotateCertificates": False,
@@ -229,7 +236,7 @@ def containerd_argv(netns_path: str, files: NodeFiles) -> list[str]:
         "nsenter", f"--net={netns_path}", "--",
         "unshare", "--mount", "--propagation", "slave", "--",
         "sh", "-c", MOUNT_SCRIPT, "node-mounts", str(files.log_dir), str(files.cni_state),
-        "containerd", "--config", str(files.containerd_config),
+        str(files.kubelet_dir), "containerd", "--config", str(files.containerd_config),
     ]
 
 

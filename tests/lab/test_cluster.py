@@ -162,8 +162,10 @@ def test_statefulset_spreads_resolves_and_serves_across_nodes(
 def test_down_leaves_nothing_and_restores_the_host(cluster: EmbeddedCluster,
                                                     before: dict[str, int]) -> None:
     daemons = cluster.state().daemons
+    created = [Path(p) for p in cluster.state().created_paths]
     assert daemons
     report = cluster.down(purge=True)
+    assert not [p for p in created if p.exists()]
     assert report.left == []
     assert not any(d.alive() for d in daemons)
     topo = cluster.topology
