@@ -7,6 +7,7 @@ print it on one line and exit with code 2 (``UserError``) without a traceback.
     +-- UserError            bad input: configuration, arguments, replica counts (exit 2)
     |   +-- ConfigError      a lab file or environment value is invalid
     |   +-- QuorumError      a quorum component was asked for an even or too small count
+    |   +-- MissingToolError a program oaas-lab needs is not installed on this host
     +-- LabError             the lab itself failed (exit 1)
         +-- NotReadyError    a component did not become ready within its timeout
         +-- CommandError     a command run for the lab failed
@@ -57,6 +58,18 @@ class ConfigError(UserError):
 
 class QuorumError(UserError):
     """A quorum component may only run an odd number of members (at least 1)."""
+
+
+class MissingToolError(UserError):
+    """A program oaas-lab needs is not installed; names it, its Debian package and the fix."""
+
+    def __init__(self, tool: str, package: str, purpose: str) -> None:
+        super().__init__(
+            f"{tool} is not installed (Debian package {package}); it {purpose}",
+            hint="run scripts/install-deps (as root)",
+        )
+        self.tool = tool
+        self.package = package
 
 
 class LabError(OaasLabError):

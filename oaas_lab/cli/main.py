@@ -8,11 +8,18 @@ import sys
 import click
 
 from oaas_lab import __version__
-from oaas_lab.cli import cluster_cmds, config_cmds, k8s_cmds, local_cmds, qualify_cmds
+from oaas_lab.cli import (
+    cluster_cmds,
+    config_cmds,
+    images_cmds,
+    k8s_cmds,
+    local_cmds,
+    qualify_cmds,
+)
 from oaas_lab.cli.context import CliContext
 from oaas_lab.errors import OaasLabError
 
-COMMAND_MODULES = [config_cmds, local_cmds, qualify_cmds, k8s_cmds, cluster_cmds]
+COMMAND_MODULES = [config_cmds, local_cmds, qualify_cmds, k8s_cmds, cluster_cmds, images_cmds]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,7 +15,6 @@ a build that was interrupted is built again instead of being trusted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 from oaas_lab.adapters import shell
+from oaas_lab.checksums import sha256_file
 from oaas_lab.errors import LabError
 
 KUBE_COMMANDS = (
@@ -182,12 +182,6 @@ def _go(argv: list[str], *, cwd: Path, env: dict[str, str], what: str,
     return done
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cached(root: Path, what: str, version: str, commands: Iterable[str]) -> Built | None:
@@ -204,7 +198,7 @@ def _cached(root: Path, what: str, version: str, commands: Iterable[str]) -> Bui
 def _finish(root: Path, what: str, version: str, commands: Iterable[str],
             started: float) -> Built:
     bin_dir = root / "bin"
-    sums = {command: _sha256(bin_dir / command) for command in commands}
+    sums = {command: sha256_file(bin_dir / command) for command in commands}
     (root / "SHA256SUMS").write_text(
         "".join(f"{digest}  bin/{command}\n" for command, digest in sums.items()),
         encoding="utf-8")
@@ -232,6 +226,37 @@ class _Counter:
                           f"{time.monotonic() - self.started:.0f}s")
 
 
+def _build(cache_dir: Path, name: str, version: str, commands: Iterable[str],
+           progress: Progress, *, prepare: Callable[[Path, dict[str, str], str], None],
+           targets: list[str], ldflags: str, note: str = "") -> Built:
+    """The cached binaries of ``name`` at ``version``, or a fresh build of them.
+
+    ``prepare(src, env, what)`` writes the wrapper module's sources into ``src``; ``go mod
+    tidy`` completes its requirements and ``go build`` writes ``targets`` into ``bin/``.
+    """
+    what = f"{name} {version}"
+    root = cache_dir / name / version
+    found = _cached(root, what, version, commands)
+    if found is not None:
+        return found
+    started = time.monotonic()
+    env = _go_env()
+    src = root / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    progress(f"{what}: not in {root}, building it{note}")
+    prepare(src, env, what)
+    progress(f"{what}: resolving modules")
+    _go(["mod", "tidy"], cwd=src, env=env, what=what)
+    bin_dir = root / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    _go(["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", f"{bin_dir}/", *targets],
+        cwd=src, env=env, what=what, on_line=_Counter(what, progress, started),
+        timeout=BUILD_TIMEOUT)
+    built = _finish(root, what, version, commands, started)
+    progress(f"{what}: built in {built.seconds:.0f}s")
+    return built
+
+
 def kubernetes(cache_dir: Path, progress: Progress, version: str | None = None) -> Built:
     """The Kubernetes server binaries at ``version`` (the pinned one by default).
 
@@ -239,59 +264,35 @@ def kubernetes(cache_dir: Path, progress: Progress, version: str | None = None) 
     (``-trimpath``, version stamped) and their checksums recorded.
     """
     version = version or pins().kubernetes
-    what = f"kubernetes {version}"
-    root = cache_dir / "kubernetes" / version
-    found = _cached(root, what, version, KUBE_COMMANDS)
-    if found is not None:
-        return found
-    started = time.monotonic()
-    env = _go_env()
-    src = root / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    progress(f"{what}: not in {root}, building it (about 10 minutes on 2 cores the first time)")
-    # The upstream go.mod lists the staging modules to point at their published twins.
-    info = _go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-               cwd=src, env=env, what=what)
-    upstream = Path(json.loads(_json_object(info.stdout))["GoMod"]).read_text(encoding="utf-8")
-    (src / "go.mod").write_text(kubernetes_go_mod(version, staging_modules(upstream)),
-                                encoding="utf-8")
     packages = [f"k8s.io/kubernetes/cmd/{command}" for command in KUBE_COMMANDS]
-    (src / "tools.go").write_text(tools_go(packages), encoding="utf-8")
-    progress(f"{what}: resolving modules")
-    _go(["mod", "tidy"], cwd=src, env=env, what=what)
-    (root / "bin").mkdir(exist_ok=True)
-    _go(["build", "-v", "-trimpath", "-ldflags", version_ldflags(version), "-o",
-         str(root / "bin") + "/", *packages], cwd=src, env=env, what=what,
-        on_line=_Counter(what, progress, started), timeout=BUILD_TIMEOUT)
-    built = _finish(root, what, version, KUBE_COMMANDS, started)
-    progress(f"{what}: built in {built.seconds:.0f}s")
-    return built
+
+    def prepare(src: Path, env: dict[str, str], what: str) -> None:
+        # The upstream go.mod lists the staging modules to point at their published twins.
+        info = _go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
+                   cwd=src, env=env, what=what)
+        upstream = Path(json.loads(_json_object(info.stdout))["GoMod"]).read_text(
+            encoding="utf-8")
+        (src / "go.mod").write_text(kubernetes_go_mod(version, staging_modules(upstream)),
+                                    encoding="utf-8")
+        (src / "tools.go").write_text(tools_go(packages), encoding="utf-8")
+
+    return _build(cache_dir, "kubernetes", version, KUBE_COMMANDS, progress, prepare=prepare,
+                  targets=packages, ldflags=version_ldflags(version),
+                  note=" (about 10 minutes on 2 cores the first time)")
 
 
 def coredns(cache_dir: Path, progress: Progress, version: str | None = None) -> Built:
     """CoreDNS at ``version`` with the cluster's plugin set, cached like Kubernetes."""
     version = version or pins().coredns
-    what = f"coredns {version}"
-    root = cache_dir / "coredns" / version
-    found = _cached(root, what, version, ["coredns"])
-    if found is not None:
-        return found
-    started = time.monotonic()
-    env = _go_env()
-    src = root / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    progress(f"{what}: not in {root}, building it")
-    (src / "go.mod").write_text(coredns_go_mod(version), encoding="utf-8")
     plugins = [f"github.com/coredns/coredns/plugin/{name}" for name in COREDNS_PLUGINS]
-    (src / "main.go").write_text(tools_go(plugins, main=True), encoding="utf-8")
-    _go(["mod", "tidy"], cwd=src, env=env, what=what)
-    (root / "bin").mkdir(exist_ok=True)
-    _go(["build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(root / "bin" / "coredns"),
-         "."], cwd=src, env=env, what=what, on_line=_Counter(what, progress, started),
-        timeout=BUILD_TIMEOUT)
-    built = _finish(root, what, version, ["coredns"], started)
-    progress(f"{what}: built in {built.seconds:.0f}s")
-    return built
+
+    def prepare(src: Path, _env: dict[str, str], _what: str) -> None:
+        (src / "go.mod").write_text(coredns_go_mod(version), encoding="utf-8")
+        (src / "main.go").write_text(tools_go(plugins, main=True), encoding="utf-8")
+
+    # The wrapper module's last path element names the binary: coredns.
+    return _build(cache_dir, "coredns", version, ["coredns"], progress, prepare=prepare,
+                  targets=["."], ldflags="-s -w")
 
 
 def _json_object(output: str) -> str:

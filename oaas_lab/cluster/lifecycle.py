@@ -26,8 +26,9 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from oaas_lab import images
 from oaas_lab.adapters import iproute, shell
 from oaas_lab.adapters.kube import Kube
 from oaas_lab.checks import CheckResult, failed, passed
@@ -58,25 +59,13 @@ TOOLS = {
 Progress = Callable[[str], None]
 
 
-class NodeImage(Protocol):
-    """An image to import into the nodes: its reference and its docker archive."""
-
-    @property
-    def ref(self) -> str: ...
-
-    @property
-    def archive(self) -> Path: ...
-
-
-ImageSource = Callable[[LabConfig, Path, Progress], dict[str, NodeImage]]
+ImageSource = Callable[[LabConfig, Path, Progress], dict[str, images.Built]]
 """(configuration, CoreDNS binary, progress) -> ``pause`` and ``coredns`` images."""
 
 
 def built_images(config: LabConfig, coredns_binary: Path,
-                 progress: Progress) -> dict[str, NodeImage]:
+                 progress: Progress) -> dict[str, images.Built]:
     """The pause and CoreDNS images, built by ``oaas_lab.images`` (cached by content)."""
-    from oaas_lab import images
-
     def report(image: str, message: str, _elapsed: float) -> None:
         progress(f"image {image}: {message}")
 
@@ -160,9 +149,9 @@ class EmbeddedCluster:
     """The single-host Kubernetes cluster of one lab (named after it)."""
 
     def __init__(self, config: LabConfig, progress: Progress | None = None,
-                 images: ImageSource = built_images, nodes: int | None = None) -> None:
+                 image_source: ImageSource = built_images, nodes: int | None = None) -> None:
         self.config = config
-        self.images = images
+        self.image_source = image_source
         self.dir = config.lab_dir / "cluster"
         settings = config.cluster
         made = self.state().nodes
@@ -207,10 +196,6 @@ class EmbeddedCluster:
         """A client with the admin's identity."""
         return Kube(str(self.kubeconfig), timeout=15.0)
 
-    def containerd_sockets(self) -> dict[str, Path]:
-        """Node name -> its containerd socket (for loading images)."""
-        return {node.name: self.files(node).containerd_socket for node in self.topology.nodes}
-
     # -- up ------------------------------------------------------------------------------
 
     def preflight(self) -> None:
@@ -242,7 +227,7 @@ class EmbeddedCluster:
         self.preflight()
         kube_bin = build.kubernetes(self.cache_dir, self.progress)
         coredns_bin = build.coredns(self.cache_dir, self.progress)
-        built = self.images(self.config, coredns_bin.path("coredns"), self.progress)
+        built = self.image_source(self.config, coredns_bin.path("coredns"), self.progress)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         state = self.state()
         if state.daemons and all(d.alive() for d in state.daemons):
@@ -311,7 +296,7 @@ class EmbeddedCluster:
             cp_dir / "kube-scheduler.log")
 
     def _node(self, state: State, node: Node, bin_dir: Path,
-              built: dict[str, NodeImage]) -> None:
+              built: dict[str, images.Built]) -> None:
         files = self.files(node)
         for path in files.dirs():
             path.mkdir(parents=True, exist_ok=True)
@@ -341,19 +326,15 @@ class EmbeddedCluster:
         return nodes.join(containerd.pid, ["ctr", "-a", str(files.containerd_socket),
                                            "-n", "k8s.io", *args])
 
-    def _load_images(self, containerd: Daemon, files: nodes.NodeFiles,
-                     images: Iterable[NodeImage]) -> None:
-        present = shell.run(self._ctr(containerd, files, "images", "ls", "-q"),
-                            check=False).stdout.split()
-        for image in images:
-            if image.ref not in present:
-                shell.run(self._ctr(containerd, files, "images", "import",
-                                    str(image.archive)), timeout=300)
+    @staticmethod
+    def _load_images(containerd: Daemon, files: nodes.NodeFiles,
+                     built: Iterable[images.Built]) -> None:
+        images.load(built, files.containerd_socket, enter=nodes.join(containerd.pid, []))
 
-    def load_images(self, images: Iterable[NodeImage]) -> list[str]:
-        """Import ``images`` into every node's containerd (those it lacks); the nodes done."""
+    def load_images(self, built: Iterable[images.Built]) -> list[str]:
+        """Import ``built`` into every node's containerd (what it lacks); the nodes done."""
         state = self.state()
-        wanted = list(images)
+        wanted = list(built)
         done = []
         for node in self.topology.nodes:
             containerd = state.daemon(node.name, "containerd")

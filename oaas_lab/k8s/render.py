@@ -2,9 +2,11 @@
 
 The templates hold the shape of each component; everything that varies comes from data: the
 replica counts from the configuration (``LabConfig.replicas``, which falls back to the
-component catalogue), the images from the release catalogue, the namespace and StorageClass
-from ``k8s.*`` settings. Objects come out in deploy order: the namespace, then the catalogue's
-``waves()``, and inside a component the kinds a workload needs before it starts.
+component catalogue), the images from the release catalogue (which names an oaas-lab image
+recipe per component; ``oaas_lab.images.reference`` gives its content-hash reference), the
+namespace and StorageClass from ``k8s.*`` settings. Objects come out in deploy order: the
+namespace, then the catalogue's ``waves()``, and inside a component the kinds a workload needs
+before it starts.
 
 Secrets are rendered from a value provider: ``deploy`` passes the lab's ``SecretStore``,
 ``render`` passes nothing and every value is masked, so printed manifests never hold one.
@@ -24,7 +26,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from oaas_lab import catalogue, releases
+from oaas_lab import catalogue, images, releases
 from oaas_lab.catalogue import Component
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import ConfigError, UserError
@@ -218,17 +220,26 @@ def _view(config: LabConfig, comp: Component) -> ComponentView:
 
 
 def _images(release: releases.Release, names: Iterable[str]) -> dict[str, str]:
-    images: dict[str, str] = {}
+    """Image key -> the full reference of the oaas-lab image the release names for it."""
+    known = {r.name for r in images.recipes()}
+    refs: dict[str, str] = {}
     for name in names:
-        image = release.images.get(name)
-        if not image:
+        field = f"releases.{release.name}.images.{name}"
+        recipe = release.images.get(name)
+        if not recipe:
             raise ConfigError(
-                RELEASES_FILE, f"releases.{release.name}.images.{name}",
-                f"release {release.name} has no image for {name}",
-                "add a pinned image (registry/name:tag) for it",
+                RELEASES_FILE, field, f"release {release.name} has no image for {name}",
+                f"name one of the image recipes: {', '.join(sorted(known))}",
             )
-        images[name] = image
-    return images
+        if recipe not in known:
+            raise ConfigError(
+                RELEASES_FILE, field, f"{recipe!r} is not an oaas-lab image recipe",
+                f"use one of: {', '.join(sorted(known))} (oaas_lab/images/catalogue.py)",
+            )
+        # A release without a constraints file still gets the tag its OpenStack image would
+        # have: the manifests render, `oaas-lab images build` refuses to build it.
+        refs[name] = images.reference(recipe, release)
+    return refs
 
 
 def _image_keys(components: Iterable[Component]) -> list[str]:
@@ -314,13 +325,13 @@ def render(config: LabConfig, release_name: str | None = None,
     ns = config.k8s.namespace
     components = [c for c in catalogue.CATALOGUE if c.name in TEMPLATES]
     skipped = tuple(c.name for c in catalogue.CATALOGUE if c.name not in TEMPLATES)
-    images = _images(release, _image_keys(components))
+    refs = _images(release, _image_keys(components))
     views = {c.name: _view(config, c) for c in components}
     base_context: dict[str, Any] = {
         "ns": ns,
         "lab": config.name,
         "release": release,
-        "images": images,
+        "images": refs,
         "storage_class": config.k8s.storage_class,
         "cluster_domain": CLUSTER_DOMAIN,
         "role_label": ROLE_LABEL,

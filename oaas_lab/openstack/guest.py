@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from oaas_lab.adapters import shell
 from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.checksums import sha256_file
 from oaas_lab.errors import LabError
 
 if TYPE_CHECKING:
@@ -282,12 +283,6 @@ def initramfs_entries(
     return entries
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _apt_fields(package: str) -> dict[str, str]:
@@ -363,7 +358,7 @@ def _load(out: Path, key: str) -> GuestImage | None:
         packages=dict(data["packages"]),
     )
     files = (image.kernel, image.initramfs, image.root_disk)
-    if all(f.exists() and _sha256(f) == data["sha256"][f.name] for f in files):
+    if all(f.exists() and sha256_file(f) == data["sha256"][f.name] for f in files):
         return image
     return None
 
@@ -407,7 +402,8 @@ def build(cache_dir: Path, packages: Mapping[str, str] | None = None) -> GuestIm
             "packages": wanted,
             "modules": order,
             "sha256": {
-                name: _sha256(staging / name) for name in ("vmlinuz", "initramfs.img", "root.raw")
+                name: sha256_file(staging / name)
+                for name in ("vmlinuz", "initramfs.img", "root.raw")
             },
         }
         (staging / "manifest.json").write_text(

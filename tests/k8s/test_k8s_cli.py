@@ -13,6 +13,7 @@ import yaml
 from fake_apiserver import FakeApiServer
 
 from oaas_lab import config as config_mod
+from oaas_lab import images as oaas_images
 from oaas_lab.adapters import vagrant_hosts
 from oaas_lab.cli.main import main
 from oaas_lab.k8s import preflight, render
@@ -46,7 +47,7 @@ def test_render_prints_the_stack_without_a_cluster(
     assert docs[0]["kind"] == "Namespace"
     images = [c["image"] for d in docs if d["kind"] == "StatefulSet"
               for c in d["spec"]["template"]["spec"]["containers"]]
-    assert "docker.io/library/mariadb:10.11.11" in images
+    assert oaas_images.reference("galera", "2025.1") in images
     secrets = [d for d in docs if d["kind"] == "Secret"]
     assert secrets
     assert all(d["metadata"]["annotations"]["oaas-lab.io/values"].startswith("masked")

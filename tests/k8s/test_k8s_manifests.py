@@ -8,7 +8,7 @@ from typing import Any
 import k8s_schemas as schemas
 import pytest
 
-from oaas_lab import catalogue, releases
+from oaas_lab import catalogue, images, releases
 from oaas_lab.config import ComponentSettings, LabConfig
 from oaas_lab.errors import ConfigError, QuorumError, UserError
 from oaas_lab.k8s import policy, render
@@ -115,9 +115,14 @@ def test_unknown_release_and_missing_image_are_clear_errors(
     with pytest.raises(ConfigError, match=r"unknown release '1999\.1'"):
         render.render(cfg, "1999.1")
     rel = releases.get("2026.2")
-    images = {k: v for k, v in rel.images.items() if k != "galera"}
-    monkeypatch.setitem(releases.catalogue(), "2026.2", rel.model_copy(update={"images": images}))
+    without = {k: v for k, v in rel.images.items() if k != "galera"}
+    monkeypatch.setitem(releases.catalogue(), "2026.2", rel.model_copy(update={"images": without}))
     with pytest.raises(ConfigError, match=r"releases\.2026\.2\.images\.galera"):
+        render.render(cfg, "2026.2")
+    unknown = {**rel.images, "galera": "docker.io/library/mariadb:11.4.5"}
+    monkeypatch.setitem(releases.catalogue(), "2026.2", rel.model_copy(update={"images": unknown}))
+    with pytest.raises(ConfigError, match=r"images\.galera: 'docker.io/library/mariadb:11.4.5' "
+                                          r"is not an oaas-lab image recipe"):
         render.render(cfg, "2026.2")
 
 
@@ -147,10 +152,27 @@ def test_rendered_secrets_are_masked_and_deployed_ones_generated(lab_config: Lab
 
 def test_every_image_comes_from_the_release(stacks: dict[str, render.Rendered]) -> None:
     for name, rendered in stacks.items():
-        wanted = set(releases.get(name).images.values())
+        wanted = {images.reference(recipe, name) for recipe in releases.get(name).images.values()}
+        used = set()
         for obj in rendered.objects():
             for c in policy._containers(obj):
                 assert c["image"] in wanted
+                used.add(c["image"])
+        # oaas-lab's own images only, each named by its content-hash tag
+        assert all(i.startswith("localhost/oaas-lab/") for i in used)
+        assert images.reference("galera", name) in used
+
+
+def test_openstack_images_follow_the_release_and_infrastructure_images_do_not(
+    stacks: dict[str, render.Rendered],
+) -> None:
+    def refs(release: str) -> set[str]:
+        return {c["image"] for o in stacks[release].objects() for c in policy._containers(o)}
+
+    newest, older = refs("2026.2"), refs("2025.1")
+    assert images.reference("galera", "2026.2") in newest & older
+    assert images.reference("openstack", "2026.2") in newest - older
+    assert images.reference("openstack", "2025.1") in older - newest
 
 
 # --- each policy check fails on a manifest that breaks its rule -------------------------------
