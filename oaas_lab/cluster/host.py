@@ -84,8 +84,7 @@ def netns_path(topology: Topology, node: Node) -> str:
 
 def subnet_conflicts(topology: Topology) -> list[str]:
     """Host interfaces other than the cluster's bridge holding an address in one of the
-    cluster's ranges, and host routes into them that the cluster did not make: ``up`` refuses
-    rather than fight over them."""
+    cluster's ranges: ``up`` refuses rather than fight over them (another lab, a VPN)."""
     ranges = [ipaddress.IPv4Network(net) for net in
               (topology.subnet, topology.pod_cidr, topology.service_cidr)]
     found = []

@@ -10,8 +10,8 @@
 6. per node: containerd (the node's mount namespace), its images, the kubelet, kube-proxy;
 7. every node Ready, the control-plane role label, cluster DNS Ready.
 
-What it started is written to ``<lab_dir>/cluster/state.json`` (PIDs with their start times,
-so a reused PID is never signalled) before it is started, and ``down`` stops exactly that,
+What it starts is written to ``<lab_dir>/cluster/state.json`` the moment it starts (PIDs with
+their start times, so a reused PID is never signalled), and ``down`` stops exactly that,
 then removes every namespace, link, route, cgroup and mount the cluster made and puts the host
 settings back. ``down --purge`` also removes the certificates and etcd's data.
 """
@@ -308,12 +308,17 @@ class EmbeddedCluster:
             nodes.kubelet_yaml(node, self.topology, files, self.pki), encoding="utf-8")
         files.proxy_config.write_text(
             nodes.proxy_yaml(node, self.topology, self.pki), encoding="utf-8")
+        previous = state.daemon(node.name, "containerd")
+        if previous is not None and not previous.alive():
+            # Its kubelet and kube-proxy live in the mount namespace that went with it.
+            _stop_all([d for d in state.daemons if d.node == node.name])
         containerd = self._start(
             state, node, "containerd",
             nodes.containerd_argv(host.netns_path(self.topology, node), files),
             files.daemon_log("containerd"))
+        # containerd answers within a second: poll it closely, six nodes wait on it in turn
         self._wait(f"{node.name} containerd", lambda: self._containerd_ready(
-            containerd, files))
+            containerd, files), interval=0.2)
         self._load_images(containerd, files, built.values())
         self._start(state, node, "kubelet", nodes.join(
             containerd.pid, nodes.kubelet_argv(node, files, self.pki, bin_dir)),
@@ -352,13 +357,13 @@ class EmbeddedCluster:
 
     # -- waiting and judging -------------------------------------------------------------
 
-    def _wait(self, what: str, check: Callable[[], CheckResult]) -> None:
+    def _wait(self, what: str, check: Callable[[], CheckResult], interval: float = 1.0) -> None:
         def report(result: CheckResult, elapsed: float) -> None:
             if not result.ok and int(elapsed) % 15 == 0 and elapsed >= 1:
                 self.progress(f"{what}: waiting ({elapsed:.0f}s): {result.detail}")
 
         try:
-            wait_for(check, timeout=READY_TIMEOUT, interval=1.0,
+            wait_for(check, timeout=READY_TIMEOUT, interval=interval,
                      fatal=lambda r: bool(r.evidence.get("dead")), progress=report)
         except WaitTimeoutError as exc:
             raise NotReadyError(what, exc.last.detail, str(exc.last.hint)) from None
