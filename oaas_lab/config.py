@@ -29,13 +29,14 @@ ENV_CONFIG = "OAAS_LAB_CONFIG"
 DEFAULT_SUBNET = "172.31.89.0/24"
 
 
-def _private_24(value: str, example: str) -> str:
+def _private_net(value: str, prefixlen: int, example: str) -> str:
+    """``value`` if it is a private IPv4 network of ``prefixlen`` bits, else a ValueError."""
     try:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not an IPv4 network ({exc})") from exc
-    if net.prefixlen != 24 or not net.is_private or net.is_loopback:
-        raise ValueError(f"{value!r} must be a private IPv4 /24 such as {example}")
+    if net.prefixlen != prefixlen or not net.is_private or net.is_loopback:
+        raise ValueError(f"{value!r} must be a private IPv4 /{prefixlen} such as {example}")
     return value
 
 
@@ -71,7 +72,7 @@ class LocalSettings(_Strict):
     @field_validator("subnet")
     @classmethod
     def _private_24(cls, value: str) -> str:
-        return _private_24(value, DEFAULT_SUBNET)
+        return _private_net(value, 24, DEFAULT_SUBNET)
 
 
 class K8sSettings(_Strict):
@@ -103,18 +104,12 @@ class ClusterSettings(_Strict):
     @field_validator("subnet")
     @classmethod
     def _private_24(cls, value: str) -> str:
-        return _private_24(value, DEFAULT_CLUSTER_SUBNET)
+        return _private_net(value, 24, DEFAULT_CLUSTER_SUBNET)
 
     @field_validator("pod_cidr", "service_cidr")
     @classmethod
     def _private_16(cls, value: str) -> str:
-        try:
-            net = ipaddress.IPv4Network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not an IPv4 network ({exc})") from exc
-        if net.prefixlen != 16 or not net.is_private or net.is_loopback:
-            raise ValueError(f"{value!r} must be a private IPv4 /16 such as 10.244.0.0/16")
-        return value
+        return _private_net(value, 16, "10.244.0.0/16")
 
 
 class Timeouts(_Strict):
