@@ -94,7 +94,7 @@ def stream(
             close_fds=True, text=True, errors="replace",
         )
     except FileNotFoundError:
-        return Completed(tuple(argv), 127, "", f"{argv[0]}: command not found")
+        return Completed(tuple(argv), 127, f"{argv[0]}: command not found", "")
     assert proc.stdout is not None  # stdout=PIPE above guarantees it
     tail: list[str] = []
     with selectors.DefaultSelector() as sel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -46,8 +47,6 @@ def cluster() -> None:
 @pass_ctx
 def build_cmd(ctx: CliContext) -> None:
     """Build (or find in the cache) the pinned Kubernetes and CoreDNS binaries."""
-    from pathlib import Path
-
     cache = Path(ctx.config.cache_dir)
     for built in (build.kubernetes(cache, _progress(ctx)), build.coredns(cache, _progress(ctx))):
         how = "cached" if built.cached else f"built in {built.seconds:.0f}s"
