@@ -9,6 +9,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from oaas_lab.adapters import shell
 from oaas_lab.cluster import build, dns, host, lifecycle, pki, topology
 from oaas_lab.cluster import node as nodes
 from oaas_lab.config import ClusterSettings
@@ -218,3 +219,27 @@ def test_cluster_dns_never_forwards_outside_the_cluster():
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "localhost/oaas-lab/coredns:abc"
     assert container["imagePullPolicy"] == "Never"
+
+
+def test_a_long_build_streams_its_lines_and_keeps_the_tail():
+    seen: list[str] = []
+    done = shell.stream(["sh", "-c", "for i in $(seq 1 250); do echo line $i; done; exit 3"],
+                        on_line=seen.append, timeout=30)
+    assert seen[0] == "line 1"
+    assert len(seen) == 250
+    assert done.returncode == 3
+    assert done.stdout.splitlines()[0] == "line 51"
+    assert done.stdout.splitlines()[-1] == "line 250"
+
+
+def test_a_stuck_build_is_killed_at_its_timeout():
+    done = shell.stream(["sh", "-c", "echo started; exec sleep 30"], on_line=lambda _l: None,
+                        timeout=1)
+    assert done.returncode == 124
+    assert done.stdout.splitlines() == ["started", "timed out after 1s"]
+
+
+def test_a_missing_build_tool_is_a_result_not_an_exception():
+    done = shell.stream(["no-such-tool-here"], on_line=lambda _l: None, timeout=5)
+    assert done.returncode == 127
+    assert "command not found" in done.stdout
