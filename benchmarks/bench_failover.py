@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from oaas_lab import config as config_mod
 from oaas_lab.backends import get_lab
-from oaas_lab.backends.base import Lab
+from oaas_lab.kernel.lab import Lab
 from oaas_lab.probes import Faults, Measurements
 from oaas_lab.probes.faults import active_writer, etcd_leader
 from oaas_lab.secrets import SecretStore

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from oaas_lab import catalogue, config
+from oaas_lab import components, config
 from oaas_lab.adapters import iproute
 from oaas_lab.backends.local.lab import LocalLab, lab_components
 
@@ -67,7 +67,7 @@ def main() -> None:
             down_started = time.monotonic()
             lab.down()
             down = time.monotonic() - down_started
-    path_seconds, path = catalogue.critical_path(lab_components(cfg), report.ready_seconds)
+    path_seconds, path = components.critical_path(lab_components(cfg), report.ready_seconds)
     print()
     tiers = "infra tier" if args.infra_only else "infra + OpenStack"
     print(f"cold up ({tiers}): {wall:6.1f} s")

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from oaas_lab import catalogue
+from oaas_lab import components
 from oaas_lab import config as config_mod
 from oaas_lab.backends import get_lab
-from oaas_lab.backends.base import Lab
 from oaas_lab.config import LabConfig
+from oaas_lab.kernel.lab import Lab
 from oaas_lab.probes import Faults, Measurements
 from oaas_lab.probes.cloud import Cloud
 from oaas_lab.reports import evidence
@@ -200,6 +200,6 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest, scenario: Any, step: A
     except Exception:  # no lab to look at (it failed to come up): the failure says why
         return
     text = f"{scenario.name} {step.name}"
-    named = [c.name for c in catalogue.CATALOGUE if re.search(rf"\b{c.name}\b", text)]
+    named = [c.name for c in components.catalogue() if re.search(rf"\b{c.name}\b", text)]
     for title, body in evidence.collect(lab_obj, store, named or QUORUM_COMPONENTS).items():
         request.node.user_properties.append((f"{EVIDENCE_PREFIX}{title}", body))

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from oaas_lab import catalogue, releases
+from oaas_lab import components, releases
 from oaas_lab.errors import ConfigError, QuorumError
 
 ENV_PREFIX = "OAAS_LAB_"
@@ -158,7 +158,7 @@ class LabConfig(_Strict):
     def _known_components(
         cls, value: dict[str, ComponentSettings]
     ) -> dict[str, ComponentSettings]:
-        known = catalogue.by_name()
+        known = components.by_name()
         for name in value:
             if name not in known:
                 raise ValueError(
@@ -176,14 +176,14 @@ class LabConfig(_Strict):
         override = self.components.get(component)
         if override is not None and override.replicas is not None:
             return override.replicas
-        return catalogue.by_name()[component].replicas
+        return components.by_name()[component].replicas
 
     def ready_timeout(self, component: str) -> float:
         """Seconds a component may take to become ready."""
         override = self.components.get(component)
         if override is not None and override.ready_timeout is not None:
             return override.ready_timeout
-        return catalogue.by_name()[component].ready_timeout
+        return components.by_name()[component].ready_timeout
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
@@ -291,7 +291,7 @@ def load(
     for name, settings in config.components.items():
         if settings.replicas is not None:
             try:
-                catalogue.check_replicas(catalogue.by_name()[name], settings.replicas)
+                components.check_replicas(components.by_name()[name], settings.replicas)
             except QuorumError as exc:
                 raise ConfigError(
                     source, f"components.{name}.replicas", exc.message, exc.hint

@@ -8,11 +8,12 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from oaas_lab.adapters.browser import DashboardVisit
-from oaas_lab.backends.base import Lab
-from oaas_lab.checks import openstack as checks
+from oaas_lab.kernel.lab import Lab
+from oaas_lab.openstack.client import Token
 from oaas_lab.openstack.guest import MARKER
 from oaas_lab.probes import Faults, Measurements
-from oaas_lab.probes.cloud import Cloud, Token
+from oaas_lab.probes.cloud import Cloud
+from oaas_lab.reports import evidence
 from oaas_lab.reports.plugin import attachment
 from oaas_lab.secrets import SecretStore
 
@@ -49,7 +50,7 @@ def token_catalogue(services: str, token: Token) -> None:
 
 @then("no secret of the lab is in the log of any pod")
 def no_secret_in_logs(lab: Lab, secrets: SecretStore) -> None:
-    result = checks.no_secret_in_logs(lab, secrets)
+    result = evidence.no_secret_in_logs(lab, secrets)
     assert result.ok, str(result)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import parsers, then, when
 
-from oaas_lab.backends.base import Lab
-from oaas_lab.checks.quorum import majority
+from oaas_lab.components import majority
+from oaas_lab.components.galera import active_writer, rejoined_by_ist
 from oaas_lab.errors import QuorumError, UserError
+from oaas_lab.kernel.lab import Lab
 from oaas_lab.probes import Faults
-from oaas_lab.probes.faults import active_writer, rejoined_by_ist
 from oaas_lab.secrets import SecretStore
 
 WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}

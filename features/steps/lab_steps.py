@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then
 
-from oaas_lab.backends.base import Lab
-from oaas_lab.checks import CheckResult, all_ok, failed, passed, summary
-from oaas_lab.checks.quorum import membership, quorum
+from oaas_lab.components import membership, quorum
+from oaas_lab.kernel.lab import Lab
+from oaas_lab.kernel.results import CheckResult, all_ok, failed, passed, summary
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 from oaas_lab.probes import Faults, Measurements
 from oaas_lab.secrets import SecretStore
-from oaas_lab.wait import WaitTimeoutError, wait_for
 
 LAB_READY_SECONDS = 300.0
 

@@ -36,10 +36,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 
-from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.errors import LabError
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 from oaas_lab.secrets import MASK, Secret
-from oaas_lab.wait import WaitTimeoutError, wait_for
 
 __all__ = ["CHROMEDRIVER", "CHROMIUM", "DashboardVisit", "dashboard_screenshot"]
 

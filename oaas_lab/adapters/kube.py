@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from oaas_lab.errors import ConfigError, LabError
+from oaas_lab.kernel.command import CommandResult
 
 FIELD_MANAGER = "oaas-lab"
 
@@ -51,15 +51,6 @@ class KubeError(LabError):
     def __init__(self, what: str, status: int, message: str) -> None:
         super().__init__(f"{what}: {status} {message}")
         self.status = status
-
-
-@dataclass(frozen=True)
-class ExecOutput:
-    """What a command run in a pod returned."""
-
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def resource_path(api_version: str, kind: str, namespace: str | None,
@@ -242,7 +233,7 @@ class Kube:
         return self._call("GET", path, query=query) or ""
 
     def exec(self, namespace: str, pod: str, argv: Sequence[str],
-             container: str | None = None, timeout: float = 30.0) -> ExecOutput:
+             container: str | None = None, timeout: float = 30.0) -> CommandResult:
         """Run ``argv`` in a pod's container over the exec websocket, bounded by ``timeout``."""
         from kubernetes import client
         from kubernetes.stream import stream
@@ -261,5 +252,5 @@ class Kube:
         except Exception as exc:  # websocket and API errors alike: the lab failed, say how
             raise LabError(f"exec in {namespace}/{pod} failed: {exc}") from None
         if code is None:
-            return ExecOutput(124, out, err + f"\ntimed out after {timeout:.0f}s")
-        return ExecOutput(int(code), out, err)
+            return CommandResult(tuple(argv), 124, out, err + f"\ntimed out after {timeout:.0f}s")
+        return CommandResult(tuple(argv), int(code), out, err)

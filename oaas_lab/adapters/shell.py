@@ -17,20 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from oaas_lab.errors import CommandError
-
-
-@dataclass(frozen=True)
-class Completed:
-    """A finished command."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
+from oaas_lab.kernel.command import CommandResult
 
 
 def run(
@@ -41,7 +28,7 @@ def run(
     env: Mapping[str, str] | None = None,
     input_text: str | None = None,
     cwd: str | Path | None = None,
-) -> Completed:
+) -> CommandResult:
     """Run ``argv`` to completion and capture its output.
 
     A timeout counts as a failure with return code 124 (like coreutils ``timeout``).
@@ -58,13 +45,13 @@ def run(
             cwd=cwd,
             check=False,
         )
-        done = Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+        done = CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        done = Completed(tuple(argv), 124, out, err + f"\ntimed out after {timeout:.0f}s")
+        done = CommandResult(tuple(argv), 124, out, err + f"\ntimed out after {timeout:.0f}s")
     except FileNotFoundError:
-        done = Completed(tuple(argv), 127, "", f"{argv[0]}: command not found")
+        done = CommandResult(tuple(argv), 127, "", f"{argv[0]}: command not found")
     if check and not done.ok:
         raise CommandError(list(argv), done.returncode, done.stderr or done.stdout)
     return done
@@ -77,7 +64,7 @@ def stream(
     timeout: float,
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
-) -> Completed:
+) -> CommandResult:
     """Run ``argv`` to completion, handing each line of its output to ``on_line`` as it comes.
 
     For long builds whose progress a user should see. Stdout and stderr are read together
@@ -94,7 +81,7 @@ def stream(
             close_fds=True, text=True, errors="replace",
         )
     except FileNotFoundError:
-        return Completed(tuple(argv), 127, f"{argv[0]}: command not found", "")
+        return CommandResult(tuple(argv), 127, f"{argv[0]}: command not found", "")
     assert proc.stdout is not None  # stdout=PIPE above guarantees it
     tail: list[str] = []
     with selectors.DefaultSelector() as sel:
@@ -105,7 +92,7 @@ def stream(
                 proc.kill()
                 proc.wait()
                 tail.append(f"timed out after {timeout:.0f}s")
-                return Completed(tuple(argv), 124, "\n".join(tail), "")
+                return CommandResult(tuple(argv), 124, "\n".join(tail), "")
             line = proc.stdout.readline()
             if not line:
                 break
@@ -114,7 +101,7 @@ def stream(
             on_line(line)
     returncode = proc.wait()
     proc.stdout.close()
-    return Completed(tuple(argv), returncode, "\n".join(tail), "")
+    return CommandResult(tuple(argv), returncode, "\n".join(tail), "")
 
 
 def spawn(

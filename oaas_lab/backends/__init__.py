@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 
-from oaas_lab.backends.base import Lab
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import UserError
+from oaas_lab.kernel.lab import Lab
 
 BACKENDS = {
     "local": "oaas_lab.backends.local.lab:LocalLab",
-    "k8s": "oaas_lab.backends.k8s:K8sLab",
+    "k8s": "oaas_lab.backends.k8s.lab:K8sLab",
 }
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from oaas_lab.checks import CheckResult
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.cluster import build
 from oaas_lab.cluster.lifecycle import EmbeddedCluster
 from oaas_lab.errors import LabError
+from oaas_lab.kernel.results import CheckResult
 
 
 def _progress(ctx: CliContext) -> Callable[[str], None]:

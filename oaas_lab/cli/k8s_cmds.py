@@ -10,13 +10,13 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from oaas_lab.backends.k8s import K8sLab
-from oaas_lab.checks import CheckResult
+from oaas_lab.backends.k8s import deploy as deploy_mod
+from oaas_lab.backends.k8s import policy, render
+from oaas_lab.backends.k8s.lab import K8sLab
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, UserError
-from oaas_lab.k8s import deploy as deploy_mod
-from oaas_lab.k8s import policy, render
+from oaas_lab.kernel.results import CheckResult
 
 
 def _config(ctx: CliContext, release: str | None) -> LabConfig:
@@ -163,7 +163,7 @@ def destroy_cmd(ctx: CliContext, volumes: bool, delete_namespace: bool, yes: boo
 @pass_ctx
 def preflight_cmd(ctx: CliContext, vagrant_dir: str) -> None:
     """Check the Vagrant lab's nodes: kernel modules, clock sync, role labels (exit 1 if not)."""
-    from oaas_lab.k8s import preflight
+    from oaas_lab.backends.k8s import preflight
 
     results = preflight.run(vagrant_dir, ctx.config)
     ctx.console.print(_results_table("preflight", results))

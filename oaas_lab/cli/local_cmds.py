@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from oaas_lab import catalogue, releases
+from oaas_lab import components, releases
 from oaas_lab.backends import get_lab
-from oaas_lab.backends.base import ComponentStatus, ProgressCallback
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.errors import LabError
+from oaas_lab.kernel.lab import ComponentStatus, ProgressCallback
 from oaas_lab.openstack.clouds import CLOUD_NAME
 from oaas_lab.openstack.clouds import FILE_NAME as CLOUDS_FILE
 from oaas_lab.reports.model import scrub
@@ -104,8 +104,8 @@ def up(ctx: CliContext) -> None:
     """Bring the lab up (a second run changes nothing and says so)."""
     cfg = ctx.config
     releases.get(cfg.release)
-    for name in catalogue.by_name():
-        catalogue.check_replicas(catalogue.by_name()[name], cfg.replicas(name))
+    for name in components.by_name():
+        components.check_replicas(components.by_name()[name], cfg.replicas(name))
     lab = get_lab(cfg)
     with live_progress(ctx.console) as progress:
         report = lab.up(progress=progress)
@@ -162,13 +162,13 @@ def logs(ctx: CliContext, pod: str, lines: int) -> None:
 @pass_ctx
 def scale(ctx: CliContext, component: str, replicas: int) -> None:
     """Change COMPONENT to REPLICAS members (odd counts only for quorum components)."""
-    known = catalogue.by_name()
+    known = components.by_name()
     if component not in known:
         raise click.BadParameter(
             f"unknown component {component!r}; known: {', '.join(sorted(known))}",
             param_hint="COMPONENT",
         )
-    catalogue.check_replicas(known[component], replicas)
+    components.check_replicas(known[component], replicas)
     lab = get_lab(ctx.config)
     with live_progress(ctx.console) as progress:
         lab.scale(component, replicas, progress=progress)

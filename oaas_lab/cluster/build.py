@@ -32,6 +32,7 @@ import yaml
 from oaas_lab.adapters import shell
 from oaas_lab.checksums import sha256_file
 from oaas_lab.errors import LabError
+from oaas_lab.kernel.command import CommandResult
 
 KUBE_COMMANDS = (
     "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
@@ -168,7 +169,7 @@ def _go_env() -> dict[str, str]:
 
 
 def _go(argv: list[str], *, cwd: Path, env: dict[str, str], what: str,
-        on_line: Progress | None = None, timeout: float = 900.0) -> shell.Completed:
+        on_line: Progress | None = None, timeout: float = 900.0) -> CommandResult:
     if shutil.which("go") is None:
         raise LabError(f"cannot build {what}: the `go` command is not on PATH",
                        hint="install Go 1.24 or newer (the Kubernetes build needs it)")

@@ -31,14 +31,14 @@ from typing import Any
 from oaas_lab import images
 from oaas_lab.adapters import iproute, shell
 from oaas_lab.adapters.kube import Kube
-from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.cluster import build, controlplane, dns, host
 from oaas_lab.cluster import node as nodes
 from oaas_lab.cluster.pki import Pki
 from oaas_lab.cluster.topology import CONTROL_PLANE_ROLE, Node, Topology, plan, split_nodes
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, NotReadyError, UserError
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
 STATE_FILE = "state.json"
 CONTROL_PLANE_GIB = 1.0

@@ -4,7 +4,7 @@ No image comes from a registry: every one is built on this host from Debian book
 (the infrastructure daemons, libvirt/QEMU/Open vSwitch), PyPI at the release's exact pins (the
 OpenStack services, in one virtualenv) or a static binary (pause from ``pause.c``, CoreDNS
 given by path). A reference is ``localhost/oaas-lab/<name>:<tag>``, the tag a hash of the
-recipe, so the Kubernetes manifests (``oaas_lab.k8s.render``) name exactly what was built.
+recipe, so the Kubernetes manifests (``oaas_lab.backends.k8s.render``) name exactly what was built.
 
     recipes() / recipe(name)           the recipes (``catalogue.py``)
     tag(recipe, release)               the content hash of a recipe

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from oaas_lab.adapters import shell
-from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.checksums import sha256_file
 from oaas_lab.errors import LabError
+from oaas_lab.kernel.results import CheckResult, failed, passed
 
 if TYPE_CHECKING:
     from oaas_lab.adapters.openstack import Connection, Image

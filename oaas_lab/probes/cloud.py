@@ -2,9 +2,8 @@
 
 ``Cloud`` is what one scenario does to the lab's cloud through its public APIs (the HAProxy
 front): ask for tokens, boot servers from the lab's guest image and time them, read consoles,
-and delete everything it created at the end. ``ApiRequests`` is a probe target that sends one
-API request per attempt, so an API pod can be killed under load and the failed requests counted
-by the same ``ProbeLoop`` that measures the infrastructure.
+and delete everything it created at the end. (The API-request writer a probe uses while an API
+pod is killed belongs to the OpenStack components: ``oaas_lab.components.openstack_api``.)
 """
 
 from __future__ import annotations
@@ -14,58 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oaas_lab.adapters import browser, http, rfb
+from oaas_lab.adapters import browser, rfb
 from oaas_lab.adapters import openstack as cloud
-from oaas_lab.backends.base import Lab
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.checks.openstack import (
+from oaas_lab.components.openstack_api import api_url
+from oaas_lab.errors import LabError
+from oaas_lab.kernel.lab import Lab
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.openstack import resources
+from oaas_lab.openstack.client import (
     ADMIN,
     MEMBER_PROJECT,
     MEMBER_SECRET,
     MEMBER_USER,
-    api_url,
-    token_body,
+    Token,
+    request_token,
 )
-from oaas_lab.errors import LabError, UserError
-from oaas_lab.openstack import resources
 from oaas_lab.openstack.config import DOMAIN, LabSecrets
-from oaas_lab.secrets import Secret, SecretStore
-from oaas_lab.wait import WaitTimeoutError, wait_for
-
-REQUEST_TIMEOUT = 10.0
-"""Seconds one probe request may take before it counts as failed."""
-
-
-@dataclass(frozen=True)
-class Token:
-    """What keystone said about a token it issued (the token itself is a ``Secret``)."""
-
-    value: Secret
-    user: str
-    project: str
-    roles: tuple[str, ...]
-    catalogue: tuple[str, ...]
-    """Service types in the token's catalogue."""
-
-
-def request_token(keystone: str, user: str, password: Secret, project: str) -> Token:
-    """Ask ``keystone`` (a base URL) for a project-scoped token; ``LabError`` if refused."""
-    try:
-        reply = http.post_json(f"{keystone}/v3/auth/tokens",
-                               token_body(user, password, project), timeout=REQUEST_TIMEOUT)
-    except http.Error as exc:
-        raise LabError(f"keystone at {keystone}: {type(exc).__name__}",
-                       hint="is keystone up? `oaas-lab status`") from None
-    if reply.status != 201:
-        raise LabError(f"keystone refused a token for {user!r}: HTTP {reply.status}",
-                       hint="read the keystone logs (`oaas-lab logs keystone-0`)")
-    body = reply.json()["token"]
-    return Token(
-        value=Secret(reply.headers["x-subject-token"]),
-        user=body["user"]["name"], project=body["project"]["name"],
-        roles=tuple(sorted(r["name"] for r in body.get("roles", []))),
-        catalogue=tuple(sorted(s["type"] for s in body.get("catalog", []))),
-    )
+from oaas_lab.secrets import SecretStore
 
 
 @dataclass
@@ -279,69 +244,3 @@ def _wait(check: Any, timeout: float, what: str,  # noqa: ANN401 -- a CheckResul
         raise LabError(f"waited {exc.waited:.0f}s (of {timeout:.0f}s) for {what}: "
                        f"{exc.last.detail}",
                        hint="read the nova-compute log (`oaas-lab logs nova-compute-0`)") from None
-
-
-# --- API requests as a probe target ----------------------------------------------------------
-
-
-API_REQUESTS = {
-    "keystone": "a token (POST /v3/auth/tokens)",
-    "glance": "the image list (GET /v2/images)",
-    "nova-api": "the server list (GET /v2.1/servers)",
-    "placement": "the resource providers (GET /resource_providers)",
-    "neutron-server": "the network list (GET /v2.0/networks)",
-}
-_PATHS = {
-    "glance": "/v2/images",
-    "nova-api": "/v2.1/servers",
-    "placement": "/resource_providers",
-    "neutron-server": "/v2.0/networks",
-}
-
-
-class ApiRequests:
-    """One request to a service's front per attempt; a non-2xx reply counts as failed.
-
-    Requests change nothing, so there is nothing to read back: the figures that matter are
-    the failed requests and the longest gap between successful ones.
-    """
-
-    def __init__(self, lab: Lab, store: SecretStore, component: str) -> None:
-        if component not in API_REQUESTS:
-            raise UserError(f"no API probe for {component!r}",
-                            hint=f"use one of: {', '.join(API_REQUESTS)}")
-        self.component = component
-        self.name = f"{component}-requests"
-        self.url = api_url(lab, component)
-        self.keystone = api_url(lab, "keystone")
-        self._password = LabSecrets.from_store(store).admin
-        self._token: Secret | None = None
-
-    def _admin_token(self) -> Secret:
-        if self._token is None:
-            self._token = request_token(self.keystone, ADMIN, self._password, ADMIN).value
-        return self._token
-
-    def write(self, seq: int) -> None:
-        """One request; raises on a refused connection, a timeout or an error status."""
-        if self.component == "keystone":
-            reply = http.post_json(f"{self.url}/v3/auth/tokens",
-                                   token_body(ADMIN, self._password, ADMIN),
-                                   timeout=REQUEST_TIMEOUT)
-            expected = 201
-        else:
-            reply = http.get(self.url + _PATHS[self.component], timeout=REQUEST_TIMEOUT,
-                             headers={"X-Auth-Token": self._admin_token().reveal()})
-            expected = 200
-        if reply.status == 401:
-            self._token = None
-        if reply.status != expected:
-            raise LabError(f"{self.component}: HTTP {reply.status}", hint="")
-
-    def read_back(self) -> set[int]:
-        """Requests leave nothing behind to read back."""
-        raise UserError(f"{self.name} makes no writes to read back",
-                        hint="use the failed-requests and gap figures")
-
-    def close(self) -> None:
-        """Nothing held open between requests."""

@@ -7,25 +7,16 @@ end of a scenario can start every member it stopped and put every scaled compone
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from oaas_lab.adapters import sql
-from oaas_lab.backends.base import Lab, PodState
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.credentials import (
-    GALERA_APP_SECRET as SQL_SECRET,
-)
-from oaas_lab.credentials import (
-    GALERA_APP_USER as SQL_USER,
-)
 from oaas_lab.errors import LabError, UserError
-from oaas_lab.secrets import SecretStore
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.lab import Lab, PodState
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import wait_for
 
 
 @dataclass(frozen=True)
@@ -174,102 +165,3 @@ class Faults:
                 done.append(f"could not scale {component}: {exc.one_line()}")
         self.scaled = {}
         return done
-
-
-def writer_identity(lab: Lab, store: SecretStore) -> dict[str, str]:
-    """What the Galera service address answers to a SQL client: node name, host, address."""
-    with sql.connect(
-        lab.service_address("galera"), user=SQL_USER, password=store.get(SQL_SECRET), timeout=3.0
-    ) as conn:
-        rows = sql.query(
-            conn, "SELECT @@hostname, @@wsrep_node_name, @@wsrep_node_address"
-        )
-    host, node, address = (str(v or "") for v in rows[0])
-    return {"hostname": host, "wsrep_node_name": node, "wsrep_node_address": address}
-
-
-def match_writer(identity: dict[str, str], pods: dict[str, str]) -> str | None:
-    """The pod (name -> address) whose name or address matches the writer's identity."""
-    names = {identity.get("hostname", ""), identity.get("wsrep_node_name", "")}
-    address = identity.get("wsrep_node_address", "").split(":")[0]
-    for pod, ip in pods.items():
-        if pod in names or (address and ip == address):
-            return pod
-    for pod in pods:
-        # Hostnames may carry a lab prefix or a domain ("oaas-galera-1.lab").
-        if any(re.search(rf"(^|[-.]){re.escape(pod)}($|[.])", n) for n in names if n):
-            return pod
-    return None
-
-
-def active_writer(lab: Lab, store: SecretStore) -> str:
-    """The Galera member the service address (HAProxy) sends writes to now."""
-    identity = writer_identity(lab, store)
-    pods = {p.name: p.ip for p in lab.members("galera")}
-    pod = match_writer(identity, pods)
-    if pod is None:
-        raise LabError(
-            f"the Galera writer {identity} matches none of {', '.join(pods)}",
-            hint="check wsrep_node_name/hostname of the Galera pods",
-        )
-    return pod
-
-
-def etcd_leader(lab: Lab) -> str:
-    """The etcd member that is the raft leader now."""
-    from oaas_lab.checks.quorum import EtcdView, observe_etcd
-
-    for pod, view in observe_etcd(lab).items():
-        if isinstance(view, EtcdView) and view.leader and view.leader == view.member_id:
-            return pod
-    raise LabError("no etcd member reports itself as leader",
-                   hint="check the etcd membership first (oaas-lab status)")
-
-
-def time_until(check: Callable[[], CheckResult], timeout: float, interval: float = 1.0
-               ) -> tuple[CheckResult, float]:
-    """Wait until ``check`` passes; returns the last result and the seconds it took.
-
-    A timeout is not raised: the failed result comes back (with the waited time in its
-    detail), so the scenario asserts on it and the report shows what was seen last.
-    """
-    started = time.monotonic()
-    try:
-        result = wait_for(check, timeout=timeout, interval=interval)
-    except WaitTimeoutError as exc:
-        last = exc.last
-        return failed(
-            last.name, f"not within {timeout:.0f}s: {last.detail}", hint=last.hint,
-            **dict(last.evidence),
-        ), time.monotonic() - started
-    return result, time.monotonic() - started
-
-
-def rejoin_method(log_text: str) -> str:
-    """How a Galera member got its state at its last start: ``IST``, ``SST`` or ``unknown``.
-
-    Only the log after the member's last start counts; an earlier SST does not make a later
-    rejoin an SST.
-    """
-    starts = [m.end() for m in re.finditer(r"Starting MariaDB|starting as process", log_text)]
-    tail = log_text[starts[-1]:] if starts else log_text
-    # The SST script runs on every join and only then learns which transfer it got, and Galera
-    # logs "IST received" after an SST too (the catch-up after the copy), so the SST markers
-    # are looked at first.
-    if re.search(r"\bSST completed on joiner|Proceeding with SST|IST will be unavailable", tail):
-        return "SST"
-    if re.search(r"\bIST completed on joiner|IST received", tail):
-        return "IST"
-    return "unknown"
-
-
-def rejoined_by_ist(lab: Lab, pod: str, lines: int = 2000) -> CheckResult:
-    """The member's log since its last start shows an incremental state transfer."""
-    method = rejoin_method(lab.logs(pod, lines=lines))
-    name = f"{pod} rejoin"
-    if method == "IST":
-        return passed(name, "rejoined by IST (incremental state transfer)")
-    return failed(
-        name, f"rejoin method is {method}, not IST",
-        hint=f"a full SST means the member lost its position: read {lab.log_path(pod)}",
-    )

@@ -15,38 +15,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.target import Target
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
 DEFAULT_INTERVAL = 0.2
 """Seconds between the starts of two attempts (five writes a second)."""
 
 DEFAULT_MAX_ATTEMPTS = 3000
 DEFAULT_MAX_SECONDS = 300.0
-
-
-class Target(Protocol):
-    """Something a probe writes to: one service as a client sees it."""
-
-    name: str
-    """Short name used in reports, e.g. ``galera-sql-write``."""
-
-    def write(self, seq: int) -> None:
-        """Make write number ``seq``; return only once the service acknowledged it.
-
-        Raise any exception when the write failed or its outcome is unknown.
-        """
-        ...
-
-    def read_back(self) -> set[int]:
-        """The sequence numbers of this probe's writes that the service holds now."""
-        ...
-
-    def close(self) -> None:
-        """Release connections; never raises."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -10,60 +10,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from oaas_lab.backends.base import Lab, PodState
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.checks.openstack import CHECKS as OPENSTACK_CHECKS
-from oaas_lab.checks.quorum import membership
-from oaas_lab.credentials import GALERA_APP_SECRET as SQL_SECRET
-from oaas_lab.credentials import RABBITMQ_SECRET as AMQP_SECRET
+from oaas_lab import components
+from oaas_lab.components.galera import SqlWrites
+from oaas_lab.components.spec import Writing
 from oaas_lab.errors import UserError
-from oaas_lab.probes.cloud import API_REQUESTS, ApiRequests
-from oaas_lab.probes.faults import time_until
-from oaas_lab.probes.loop import Figures, ProbeLoop, Target
-from oaas_lab.probes.targets import (
-    ETCD_PORT,
-    EtcdPuts,
-    QueuePublishes,
-    SqlWrites,
-    running_addresses,
-)
+from oaas_lab.kernel.lab import Lab, PodState
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.target import Target
+from oaas_lab.kernel.wait import until
+from oaas_lab.probes.loop import Figures, ProbeLoop
 from oaas_lab.secrets import SecretStore
-
-SERVICES = ("galera", "etcd", "rabbitmq")
-"""Components a probe can write to."""
 
 MINORITY_SEQ = 1_000_000
 """Writes to a minority are numbered from here, apart from the main probe's."""
 
 
-def make_target(
-    lab: Lab, store: SecretStore, component: str, *,
-    hosts: Sequence[str] | None = None, run: str | None = None, prepare: bool = True,
-) -> Target:
-    """A writer for ``component``: through its service address, or to ``hosts`` directly.
-
-    ``run`` reuses another probe's identity (its table rows, keys or queue), so that writes to
-    a surviving member land where the main probe's writes are.
-    """
-    if component == "galera":
-        host = hosts[0] if hosts else lab.service_address("galera")
-        sql_target = SqlWrites(host, store.get(SQL_SECRET), run=run)
-        if prepare:
-            sql_target.prepare()
-        return sql_target
-    if component == "etcd":
-        addresses = list(hosts) if hosts else running_addresses(lab, "etcd")
-        return EtcdPuts([f"{a}:{ETCD_PORT}" for a in addresses], run=run)
-    if component == "rabbitmq":
-        addresses = list(hosts) if hosts else running_addresses(lab, "rabbitmq")
-        amqp_target = QueuePublishes(addresses, store.get(AMQP_SECRET), run=run)
-        if prepare:
-            amqp_target.prepare()
-        return amqp_target
-    if component in API_REQUESTS:
-        return ApiRequests(lab, store, component)
-    raise UserError(f"no probe writes to {component!r}",
-                    hint=f"use one of: {', '.join([*SERVICES, *API_REQUESTS])}")
+def make_target(lab: Lab, store: SecretStore, component: str,
+                how: Writing | None = None) -> Target:
+    """The component's writer (its spec's), through its service address or to ``how.hosts``."""
+    spec = components.spec(component)
+    if spec.writer is None:
+        writable = [s.name for s in components.specs() if s.writer is not None]
+        raise UserError(f"no probe writes to {component!r}",
+                        hint=f"use one of: {', '.join(writable)}")
+    return spec.writer(lab, store, how or Writing())
 
 
 @dataclass
@@ -129,9 +99,8 @@ class Measurements:
         """
         main = self.probes.get(component)
         run = getattr(main.target, "run", None) if main is not None else None
-        target = make_target(
-            self.lab, self.store, component, hosts=hosts, run=run, prepare=False
-        )
+        target = make_target(self.lab, self.store, component,
+                             Writing(hosts=hosts, run=run, prepare=False))
         probe = ProbeLoop(
             target, interval=self.interval, max_seconds=seconds,
             max_attempts=max(1, int(seconds / self.interval) + 1),
@@ -167,24 +136,23 @@ class Measurements:
             why = last[0].error if last and not last[0].ok else "no write finished yet"
             return failed(f"{component} writes", f"not acknowledged yet: {why}")
 
-        result, waited = time_until(resumed, timeout, interval=0.2)
+        result, waited = until(resumed, timeout=timeout, interval=0.2)
         self.record(f"{component} writes resumed after s", round(waited, 1))
         return result
 
     def works_again(self, component: str, timeout: float, since_fault: float) -> CheckResult:
         """Wait until every member of an OpenStack ``component`` works (its readiness check);
         records the seconds from the last fault until then."""
-        check = OPENSTACK_CHECKS[component]
-        result, waited = time_until(lambda: check(self.lab, self.store), timeout, interval=1.0)
+        result, waited = until(lambda: components.check(self.lab, self.store, component),
+                               timeout=timeout, interval=1.0)
         self.record(f"{component} works again after s", round(since_fault + waited, 1))
         return result
 
     def full_membership(self, component: str, timeout: float, since_fault: float) -> CheckResult:
         """Wait until ``component`` has its full membership; records the seconds from the last
         fault (``since_fault`` seconds ago when the wait began) until then."""
-        result, waited = time_until(
-            lambda: membership(self.lab, self.store, component), timeout, interval=1.0
-        )
+        result, waited = until(lambda: components.membership(self.lab, self.store, component),
+                               timeout=timeout, interval=1.0)
         if result.ok:
             self.record(f"{component} full membership after s", round(since_fault + waited, 1))
         return result
@@ -202,7 +170,7 @@ class Measurements:
                 return failed(f"{component} minority", "still acknowledges writes")
             return passed(f"{component} minority", "refuses writes")
 
-        time_until(refused, settle, interval=1.0)
+        until(refused, timeout=settle, interval=1.0)
         return self.write_for(component, seconds, hosts)
 
     def replicated_everywhere(self, component: str) -> CheckResult:

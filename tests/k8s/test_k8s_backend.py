@@ -10,11 +10,11 @@ from fake_apiserver import FakeApiServer
 
 from oaas_lab.adapters.kube import Kube
 from oaas_lab.backends import get_lab
-from oaas_lab.backends.base import Lab, PodState
-from oaas_lab.backends.k8s import HOLDS, K8sLab
+from oaas_lab.backends.k8s import render
+from oaas_lab.backends.k8s.lab import HOLDS, K8sLab
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import QuorumError, UserError
-from oaas_lab.k8s import render
+from oaas_lab.kernel.lab import Lab, PodState
 
 NS = "oaas"
 READY = {"phase": "Running", "podIP": "10.244.1.7",
@@ -42,7 +42,7 @@ def server() -> Iterator[FakeApiServer]:
 def lab(server: FakeApiServer, lab_config: LabConfig, tmp_path: Path) -> K8sLab:
     kube = Kube(str(server.kubeconfig(tmp_path / "kubeconfig")))
     clock = FakeClock()
-    return K8sLab(lab_config, kube, clock=clock, sleep=clock.sleep)
+    return K8sLab(lab_config, kube, clock=clock, sleep=clock.sleep, judge_components=False)
 
 
 def _labels(component: str) -> dict[str, str]:
@@ -66,7 +66,7 @@ def test_registered_and_a_lab(lab_config: LabConfig) -> None:
 def test_up_twice_changes_nothing_the_second_time(server: FakeApiServer, lab: K8sLab) -> None:
     first = lab.up()
     assert len(first.changed) == len(render.render(lab.config).manifests)
-    assert set(first.ready_seconds) == set(render.TEMPLATES)
+    assert set(first.ready_seconds) == set(render.templates())
     server.requests.clear()
     second = lab.up()
     assert second.changed == ()
@@ -77,7 +77,7 @@ def test_status_and_members(server: FakeApiServer, lab: K8sLab) -> None:
     lab.up()
     _pods(server)
     rows = {row.component: row for row in lab.status()}
-    assert set(rows) == set(render.TEMPLATES)
+    assert set(rows) == set(render.templates())
     assert rows["galera"].desired == 3
     assert rows["galera"].ready.ok
     members = lab.members("galera")

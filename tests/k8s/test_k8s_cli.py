@@ -15,8 +15,8 @@ from fake_apiserver import FakeApiServer
 from oaas_lab import config as config_mod
 from oaas_lab import images as oaas_images
 from oaas_lab.adapters import vagrant_hosts
+from oaas_lab.backends.k8s import preflight, render
 from oaas_lab.cli.main import main
-from oaas_lab.k8s import preflight, render
 from oaas_lab.secrets import SecretStore
 
 REPO = Path(__file__).resolve().parents[2]

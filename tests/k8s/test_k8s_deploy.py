@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from fake_apiserver import FakeApiServer
 
-from oaas_lab import catalogue
+from oaas_lab import components
 from oaas_lab import config as config_mod
 from oaas_lab.adapters.kube import Kube, KubeError
+from oaas_lab.backends.k8s import render
+from oaas_lab.backends.k8s.deploy import Action, Deployer, Event
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import ConfigError, LabError, NotReadyError, UserError
-from oaas_lab.k8s import render
-from oaas_lab.k8s.deploy import Action, Deployer, Event
 from oaas_lab.secrets import SecretStore
 
 NS = "oaas"
@@ -54,7 +54,7 @@ def _rendered(cfg: LabConfig) -> render.Rendered:
 def _deployer(kube: Kube, cfg: LabConfig, clock: FakeClock | None = None,
               events: list[Event] | None = None) -> Deployer:
     clock = clock or FakeClock()
-    timeouts = {c.name: cfg.ready_timeout(c.name) for c in catalogue.CATALOGUE}
+    timeouts = {c.name: cfg.ready_timeout(c.name) for c in components.catalogue()}
     return Deployer(kube, _rendered(cfg), lab=cfg.name, timeouts=timeouts,
                     progress=None if events is None else events.append,
                     clock=clock, sleep=clock.sleep)
@@ -84,7 +84,7 @@ def test_apply_order_is_the_rendered_order_wave_by_wave(
     haproxy_applied = min(i for i, (m, p) in enumerate(log)
                           if m == "PATCH" and p.endswith("/deployments/haproxy"))
     assert galera_checked < haproxy_applied
-    assert set(report.ready_seconds) == set(render.TEMPLATES)
+    assert set(report.ready_seconds) == set(render.templates())
 
 
 def test_second_deploy_applies_nothing(
@@ -190,7 +190,7 @@ def test_wait_timeout_names_the_pod_its_state_and_its_last_log_lines(
     log_req = next(r for r in server.requests if r.path.endswith("/galera-1/log"))
     assert log_req.query == {"tailLines": "8", "container": "galera", "previous": "true"}
     # waited with the configured timeout, polling, and reported progress while waiting
-    assert clock.now >= catalogue.by_name()["galera"].ready_timeout
+    assert clock.now >= components.by_name()["galera"].ready_timeout
     assert clock.sleeps > 10
     assert any(e.what == "wait" and e.subject == "galera" for e in events)
     # the next wave was not applied

@@ -8,10 +8,10 @@ from typing import Any
 import k8s_schemas as schemas
 import pytest
 
-from oaas_lab import catalogue, images, releases
+from oaas_lab import components, images, releases
+from oaas_lab.backends.k8s import policy, render
 from oaas_lab.config import ComponentSettings, LabConfig
 from oaas_lab.errors import ConfigError, QuorumError, UserError
-from oaas_lab.k8s import policy, render
 from oaas_lab.secrets import MASK
 
 RELEASES = sorted(releases.catalogue())
@@ -65,7 +65,7 @@ def test_policy_passes_for_every_release(stacks: dict[str, render.Rendered], rel
 def test_deploy_order_follows_the_catalogue_waves(stacks: dict[str, render.Rendered]) -> None:
     rendered = stacks["2026.2"]
     assert rendered.manifests[0].kind == "Namespace"
-    waves = catalogue.waves([c for c in catalogue.CATALOGUE if c.name in render.TEMPLATES])
+    waves = components.waves([c for c in components.catalogue() if c.name in render.templates()])
     wave_of = {c.name: i for i, wave in enumerate(waves, start=1) for c in wave}
     seen = [m.wave for m in rendered.manifests]
     assert seen == sorted(seen)
@@ -87,7 +87,7 @@ def test_replicas_come_from_the_configuration(tmp_path: Any) -> None:
     galera = _find(objs, "StatefulSet", "galera")
     assert galera["spec"]["replicas"] == 5
     etcd = next(o for o in objs if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "etcd")
-    assert etcd["spec"]["replicas"] == catalogue.by_name()["etcd"].replicas
+    assert etcd["spec"]["replicas"] == components.by_name()["etcd"].replicas
     bootstrap = next(c for c in etcd["spec"]["template"]["spec"]["initContainers"]
                      if c["name"] == "bootstrap")
     init_env = bootstrap["env"]
@@ -137,7 +137,7 @@ def test_rendered_secrets_are_masked_and_deployed_ones_generated(lab_config: Lab
         assert value not in printed
     secrets = [o for o in real.objects() if o["kind"] == "Secret"]
     names = {s["metadata"]["name"] for s in secrets}
-    assert {s.name for s in render.SECRETS} <= names
+    assert {s.name for spec in components.specs() if spec.k8s for s in spec.k8s.secrets} <= names
     assert {"openstack-credentials", "keystone-fernet-keys", "keystone-config",
             "nova-config", "neutron-config"} <= names
     import base64

@@ -20,10 +20,10 @@ import pytest
 from oaas_lab import config, images
 from oaas_lab.adapters import iproute
 from oaas_lab.adapters.kube import Kube
-from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.cluster import host
 from oaas_lab.cluster.lifecycle import EmbeddedCluster
-from oaas_lab.wait import wait_for
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -21,8 +21,8 @@ import pytest
 
 from oaas_lab import images
 from oaas_lab.adapters import shell
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
 TOOLS = ("mmdebstrap", "umoci", "skopeo", "gcc")
 pytestmark = pytest.mark.lab

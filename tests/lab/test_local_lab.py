@@ -14,16 +14,16 @@ import pytest
 
 from oaas_lab import config
 from oaas_lab.adapters import shell, sql
-from oaas_lab.backends.base import PodState
 from oaas_lab.backends.local.lab import LocalLab
-from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.components.galera import rejoin_method
 from oaas_lab.credentials import GALERA_APP_DATABASE as APP_DATABASE
 from oaas_lab.credentials import GALERA_APP_SECRET as APP_SECRET
 from oaas_lab.credentials import GALERA_APP_USER as APP_USER
 from oaas_lab.errors import QuorumError, UserError
-from oaas_lab.probes.faults import rejoin_method
+from oaas_lab.kernel.lab import PodState
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import wait_for
 from oaas_lab.secrets import SecretStore
-from oaas_lab.wait import wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -26,9 +26,9 @@ from oaas_lab.adapters import iproute, shell
 from oaas_lab.backends.local import network
 from oaas_lab.backends.local.daemons import openvswitch as ovs
 from oaas_lab.backends.local.daemons.base import PATH
-from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import wait_for
 from oaas_lab.openstack import guest
-from oaas_lab.wait import wait_for
 
 pytestmark = [
     pytest.mark.lab,

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from oaas_lab.adapters.rfb import rfb_handshake
-from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.errors import LabError
-from oaas_lab.wait import wait_for
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import wait_for
 
 pytestmark = [
     pytest.mark.lab,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oaas_lab import catalogue
+from oaas_lab import components
 from oaas_lab.backends.local import network
 from oaas_lab.backends.local.network import Naming
 from oaas_lab.backends.local.pods import (
@@ -16,7 +16,7 @@ from oaas_lab.backends.local.pods import (
 )
 from oaas_lab.errors import LabError, UserError
 
-COMPONENTS = [c.name for c in catalogue.CATALOGUE]
+COMPONENTS = [c.name for c in components.catalogue()]
 
 
 @pytest.mark.parametrize("lab", ["a", "oaas", "abcdef"])
@@ -59,7 +59,7 @@ def test_ip_allocation_reports_a_full_subnet():
 
 
 def test_quorum_members_spread_over_controller_nodes():
-    galera = catalogue.by_name()["galera"]
+    galera = components.by_name()["galera"]
     nodes = [node_for(galera, i, controller_nodes=3, compute_nodes=2) for i in range(5)]
     assert nodes == ["controller-1", "controller-2", "controller-3", "controller-1",
                      "controller-2"]
@@ -68,7 +68,7 @@ def test_quorum_members_spread_over_controller_nodes():
 
 def test_state_round_trips_and_names_unknown_pods():
     state = LabState("dev", "172.31.91.0/24")
-    etcd = catalogue.by_name()["etcd"]
+    etcd = components.by_name()["etcd"]
     first = state.add_pod(etcd, 0, 3, 2)
     second = state.add_pod(etcd, 1, 3, 2)
     state.replicas["etcd"] = 2

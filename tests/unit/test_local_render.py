@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oaas_lab import catalogue
+from oaas_lab import components
 from oaas_lab.adapters import shell
-from oaas_lab.backends.local.daemons import DRIVERS
+from oaas_lab.backends.local.daemons import driver
 from oaas_lab.backends.local.daemons.base import PodContext
 from oaas_lab.backends.local.daemons.etcd import member_ids
 from oaas_lab.backends.local.daemons.galera import parse_wsrep_rows, render_my_cnf
@@ -24,7 +24,7 @@ from oaas_lab.backends.local.daemons.galera_entrypoint import (
 )
 from oaas_lab.backends.local.daemons.galera_health import verdict
 from oaas_lab.backends.local.daemons.haproxy import render_haproxy_cfg
-from oaas_lab.backends.local.daemons.openstack import FRONTED
+from oaas_lab.backends.local.daemons.openstack import fronted
 from oaas_lab.backends.local.daemons.rabbitmq import parse_cluster_status, ra_dirs
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program, render_program
@@ -73,30 +73,30 @@ def test_galera_my_cnf_lists_every_member_and_uses_rsync_sst(ctx_for):
 
 
 def test_secret_bearing_files_are_private_and_never_on_command_lines(ctx_for):
-    for component, driver in DRIVERS.items():
+    for component, drv in ((c.name, driver(c.name)) for c in components.catalogue()):
         ctx = ctx_for(component)
-        files = driver.files(ctx)
+        files = drv.files(ctx)
         secret_values = set(ctx.secrets.values())  # generated while rendering
         assert secret_values or component in ("etcd", "memcached", "haproxy")
         for rendered in files:
             if any(v in rendered.content for v in secret_values):
                 assert rendered.mode & 0o077 == 0, f"{rendered.path} holds a secret"
-        for program in driver.programs(ctx):
+        for program in drv.programs(ctx):
             line = " ".join(program.argv) + " " + " ".join(program.env.values())
             assert not any(v in line for v in secret_values), program.name
 
 
 def test_rabbitmq_node_name_follows_the_pod_hostname(ctx_for):
-    env = DRIVERS["rabbitmq"].exec_env(ctx_for("rabbitmq", 3, ordinal=1))
+    env = driver("rabbitmq").exec_env(ctx_for("rabbitmq", 3, ordinal=1))
     assert env["RABBITMQ_NODENAME"] == "rabbit@rabbitmq-1"
     assert env["HOME"].endswith("rabbitmq-1/home")
 
 
 def test_rabbitmq_repairs_ra_registrations_before_the_broker_starts(ctx_for):
     ctx = ctx_for("rabbitmq", 3, ordinal=1)
-    driver = DRIVERS["rabbitmq"]
-    argv = driver.programs(ctx)[0].argv
-    script = next(f for f in driver.files(ctx) if f.path.name == "ra-registrations.escript")
+    rabbit = driver("rabbitmq")
+    argv = rabbit.programs(ctx)[0].argv
+    script = next(f for f in rabbit.files(ctx) if f.path.name == "ra-registrations.escript")
     # sh runs the repair, then execs the broker: supervisord's PID stays the broker's own.
     assert argv[:2] == ("/bin/sh", "-c")
     assert argv[2].index("escript") < argv[2].index("exec /usr/lib/rabbitmq/bin/rabbitmq-server")
@@ -121,7 +121,7 @@ def registered(system_dir: Path) -> str:
 
 @pytest.mark.skipif(shutil.which("escript") is None, reason="needs Erlang (rabbitmq-server)")
 def test_ra_registration_lost_by_a_kill_is_restored_from_the_replica(ctx_for, tmp_path):
-    script = next(f for f in DRIVERS["rabbitmq"].files(ctx_for("rabbitmq"))
+    script = next(f for f in driver("rabbitmq").files(ctx_for("rabbitmq"))
                   if f.path.name == "ra-registrations.escript")
     (tmp_path / "repair.escript").write_text(script.content)
     system = tmp_path / "quorum"
@@ -151,20 +151,20 @@ def test_haproxy_has_one_writer_and_backups():
 
 def test_etcd_config_names_every_member_and_stays_off_the_command_line(ctx_for):
     ctx = ctx_for("etcd", 3, ordinal=1)
-    rendered = DRIVERS["etcd"].files(ctx)[0]
+    rendered = driver("etcd").files(ctx)[0]
     config = yaml.safe_load(rendered.content)
     assert config["initial-cluster"] == ("etcd-0=http://10.7.0.10:2380,etcd-1=http://10.7.0.11:"
                                          "2380,etcd-2=http://10.7.0.12:2380")
     assert config["initial-cluster-state"] == "new"
     # Membership lives in the file: a scale must not change (and so restart) the program.
-    argv = DRIVERS["etcd"].programs(ctx)[0].argv
+    argv = driver("etcd").programs(ctx)[0].argv
     assert argv == ("etcd", "--config-file", str(rendered.path))
 
 
 def test_etcd_member_added_to_a_running_cluster_joins_as_existing(ctx_for):
     ctx = ctx_for("etcd", 5, ordinal=3)
     (ctx.pod_dir.parent / "etcd-0" / "data" / "member").mkdir(parents=True)
-    config = yaml.safe_load(DRIVERS["etcd"].files(ctx)[0].content)
+    config = yaml.safe_load(driver("etcd").files(ctx)[0].content)
     assert config["initial-cluster-state"] == "existing"
     assert config["initial-cluster"].count("=http://") == 5
 
@@ -242,10 +242,10 @@ def test_provisioning_sql_carries_hashes_not_passwords() -> None:
 @pytest.mark.skipif(shutil.which("haproxy") is None,
                     reason="needs haproxy: apt-get install haproxy")
 def test_haproxy_fronts_every_api_and_haproxy_accepts_the_file(tmp_path: Path) -> None:
-    apis = {c: members(c, 2) for c in FRONTED}
+    apis = {c: members(c, 2) for c in fronted()}
     cfg = render_haproxy_cfg(members("galera", 3), str(tmp_path / "admin.sock"), apis)
     for component, pods in apis.items():
-        port = next(iter(catalogue.by_name()[component].ports.values()))
+        port = next(iter(components.by_name()[component].ports.values()))
         assert f"listen {component}\n    bind *:{port}\n" in cfg
         for pod in pods:
             assert f"server {pod.name} {pod.ip}:{port} check" in cfg

@@ -6,9 +6,10 @@ import threading
 
 import pytest
 
-from oaas_lab.backends.base import Pod
+from oaas_lab.components.galera import match_writer, rejoin_method
 from oaas_lab.errors import UserError
-from oaas_lab.probes.faults import Faults, match_writer, rejoin_method
+from oaas_lab.kernel.lab import Pod
+from oaas_lab.probes.faults import Faults
 from oaas_lab.probes.loop import (
     Attempt,
     ProbeLoop,

@@ -6,19 +6,17 @@ import json
 
 import pytest
 
-from oaas_lab.checks.quorum import (
-    EtcdView,
-    RabbitView,
-    etcd_membership,
-    etcd_quorum,
-    galera_membership,
-    galera_non_primary,
-    galera_quorum,
-    majority,
-    parse_rabbit_status,
-    rabbitmq_membership,
-    rabbitmq_quorum,
-)
+from oaas_lab.components.etcd import EtcdView
+from oaas_lab.components.etcd import membership as etcd_membership
+from oaas_lab.components.etcd import quorum as etcd_quorum
+from oaas_lab.components.galera import membership as galera_membership
+from oaas_lab.components.galera import non_primary as galera_non_primary
+from oaas_lab.components.galera import quorum as galera_quorum
+from oaas_lab.components.rabbitmq import RabbitView
+from oaas_lab.components.rabbitmq import membership as rabbitmq_membership
+from oaas_lab.components.rabbitmq import parse_status as parse_rabbit_status
+from oaas_lab.components.rabbitmq import quorum as rabbitmq_quorum
+from oaas_lab.components.spec import majority
 
 
 def wsrep(**over: str) -> dict[str, str]:
@@ -84,7 +82,7 @@ def test_galera_quorum_and_non_primary():
     assert "galera-0" in still.detail
 
 
-def etcd_view(mid: str, leader: str = "1", members: tuple[str, ...] = ("e0", "e1", "e2"),
+def etcd_view(mid: str, leader: str = "1", members: tuple[str, ...] = ("etcd-0", "etcd-1", "etcd-2"),
               healthy: bool = True) -> EtcdView:
     return EtcdView(healthy=healthy, member_id=mid, leader=leader, members=members)
 
@@ -98,7 +96,7 @@ def test_etcd_healthy_cluster_passes():
 def test_etcd_split_leader_missing_member_and_unhealthy_are_reported():
     result = etcd_membership({
         "etcd-0": etcd_view("1", leader="1"),
-        "etcd-1": etcd_view("2", leader="2", members=("e0", "e1"), healthy=False),
+        "etcd-1": etcd_view("2", leader="2", members=("etcd-0", "etcd-1"), healthy=False),
         "etcd-2": "ConnectError: refused",
     }, 3)
     assert not result.ok

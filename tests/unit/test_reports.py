@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from oaas_lab.backends.base import ExecResult, Pod
 from oaas_lab.cli.main import main
 from oaas_lab.cli.qualify_cmds import pytest_args
+from oaas_lab.kernel.command import CommandResult
+from oaas_lab.kernel.lab import Pod
 from oaas_lab.reports import evidence
 from oaas_lab.reports.html import render
 from oaas_lab.reports.model import Attachment, RunRecord, ScenarioRecord, StepRecord, scrub
@@ -240,8 +241,8 @@ class LogLab:
         return [Pod(name=f"{component}-0", component=component, ordinal=0, node="controller-1",
                     ip="10.0.0.10")]
 
-    def exec(self, pod: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
-        return ExecResult(tuple(argv), 69, "", f"rabbitmqctl: cookie {self.secret} rejected")
+    def exec(self, pod: str, argv: list[str], timeout: float = 30.0) -> CommandResult:
+        return CommandResult(tuple(argv), 69, "", f"rabbitmqctl: cookie {self.secret} rejected")
 
     def logs(self, pod: str, lines: int = 50) -> str:
         return f"starting with password={self.secret}\nready"

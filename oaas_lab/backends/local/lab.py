@@ -1,7 +1,7 @@
 """``LocalLab``: the ``Lab`` seam implemented with network namespaces on this host.
 
 ``up`` creates the lab bridge, one namespace per pod, the lab's supervisord, then starts the
-infrastructure tier and the OpenStack tier in dependency order (``catalogue.waves``):
+infrastructure tier and the OpenStack tier in dependency order (``components.waves``):
 independent components start in parallel, each as soon as its own dependencies are ready, and
 each runs its init job (``prepare``), starts its members, bootstraps (``converge``) and waits
 for its own readiness check. ``progress`` is called from those parallel workers. Everything
@@ -24,35 +24,32 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from oaas_lab import catalogue
+from oaas_lab import components
 from oaas_lab.adapters import iproute, shell
-from oaas_lab.backends.base import (
-    ComponentStatus,
-    ExecResult,
-    Pod,
-    PodState,
-    ProgressCallback,
-    UpReport,
-)
 from oaas_lab.backends.local import network
-from oaas_lab.backends.local.daemons import DRIVERS
+from oaas_lab.backends.local.daemons import driver
 from oaas_lab.backends.local.daemons.base import (
     Driver,
     PodContext,
     RenderedFile,
     main_log,
 )
-from oaas_lab.backends.local.daemons.openstack import FRONTED
 from oaas_lab.backends.local.network import Naming
 from oaas_lab.backends.local.pods import LabState, PodRecord, load_state, save_state
 from oaas_lab.backends.local.supervisor import Supervisor
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.checks.infra import CHECKS as INFRA_CHECKS
-from oaas_lab.checks.openstack import CHECKS as OPENSTACK_CHECKS
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import CommandError, LabError, NotReadyError, UserError
+from oaas_lab.kernel.command import CommandResult
+from oaas_lab.kernel.lab import (
+    ComponentStatus,
+    Pod,
+    PodState,
+    ProgressCallback,
+    UpReport,
+)
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 from oaas_lab.secrets import SecretStore
-from oaas_lab.wait import WaitTimeoutError, wait_for
 
 POD_DIRS = ("data", "log", "run", "tmp", "home", "etc", "secrets", "bin")
 SUPERVISOR_STATES = {
@@ -66,18 +63,15 @@ SUPERVISOR_STATES = {
 }
 
 
-CHECKS = {**INFRA_CHECKS, **OPENSTACK_CHECKS}
-
-
-def infra_components() -> list[catalogue.Component]:
+def infra_components() -> list[components.Component]:
     """The infrastructure tier."""
-    return [c for c in catalogue.CATALOGUE if c.tier is catalogue.Tier.INFRA]
+    return [c for c in components.catalogue() if c.tier is components.Tier.INFRA]
 
 
-def lab_components(config: LabConfig) -> list[catalogue.Component]:
+def lab_components(config: LabConfig) -> list[components.Component]:
     """What the lab runs: the infrastructure tier, and the OpenStack tier unless turned off."""
     if config.local.openstack:
-        return list(catalogue.CATALOGUE)
+        return list(components.catalogue())
     return infra_components()
 
 
@@ -138,11 +132,7 @@ class LocalLab:
         )
 
     def _driver(self, component: str) -> Driver:
-        try:
-            return DRIVERS[component]
-        except KeyError:
-            raise UserError(f"the local lab cannot run component {component!r}",
-                            hint=f"known: {', '.join(sorted(DRIVERS))}") from None
+        return driver(component)
 
     def _program_names(self, state: LabState, pod: PodRecord) -> list[str]:
         return [p.name for p in self._driver(pod.component).programs(self._ctx(state, pod))]
@@ -154,11 +144,11 @@ class LocalLab:
             members = state.members(component)
             if members:
                 services[component] = members[0].ip
-        haproxy = state.members("haproxy")
-        if haproxy:
-            # Clients of the database and the APIs go through HAProxy, as through a Service.
-            for fronted in ("galera", *FRONTED):
-                services[fronted] = haproxy[0].ip
+        for entry in components.catalogue():
+            front = state.members(entry.front) if entry.front else []
+            if entry.name in services and front:
+                # Clients of the database and the APIs go through HAProxy, as through a Service.
+                services[entry.name] = front[0].ip
         return network.hosts_file(pods, services)
 
     def _write_hosts(self, state: LabState) -> None:
@@ -196,7 +186,7 @@ class LocalLab:
         input_text: str | None = None,
         check: bool = True,
         env: Mapping[str, str] | None = None,
-    ) -> shell.Completed:
+    ) -> CommandResult:
         """Run ``argv`` inside ``pod`` (its namespaces, hostname and environment + ``env``)."""
         state = self._state()
         record = state.pod(pod)
@@ -225,9 +215,9 @@ class LocalLab:
             (lambda c, m: progress(c, m, time.monotonic() - started)) if progress
             else (lambda c, m: None)
         )
-        components = lab_components(self.config)
-        for component in components:
-            catalogue.check_replicas(component, self.config.replicas(component.name))
+        comps = lab_components(self.config)
+        for component in comps:
+            components.check_replicas(component, self.config.replicas(component.name))
         # Daemons' data (Galera's write-set cache, RabbitMQ's cookie) may hold secret material:
         # nobody but root gets into the lab directory.
         self.lab_dir.mkdir(parents=True, exist_ok=True)
@@ -246,7 +236,7 @@ class LocalLab:
                     f"{', '.join(owners)} on this host",
                     hint="choose another local.subnet (OAAS_LAB_LOCAL__SUBNET) for this lab",
                 )
-            for component in components:
+            for component in comps:
                 if component.name not in state.replicas:
                     state.replicas[component.name] = self.config.replicas(component.name)
                 for ordinal in range(state.replicas[component.name]):
@@ -267,7 +257,7 @@ class LocalLab:
         ready_seconds: dict[str, float] = {}
         # Waves give the order; within it each component starts as soon as its own
         # dependencies are ready, so HAProxy does not wait for an unrelated slow RabbitMQ.
-        order = [c for wave in catalogue.waves(components) for c in wave]
+        order = [c for wave in components.waves(comps) for c in wave]
         futures: dict[str, Future[tuple[float, bool]]] = {}
         with ThreadPoolExecutor(max_workers=len(order)) as pool:
             for component in order:
@@ -287,7 +277,7 @@ class LocalLab:
         if errors:
             # The first failure in dependency order; the others are usually its consequence.
             raise errors[0]
-        ordered = [c.name for c in components if c.name in set(changed)]
+        ordered = [c.name for c in comps if c.name in set(changed)]
         return UpReport(ready_seconds=ready_seconds, changed=tuple(ordered),
                         total_seconds=time.monotonic() - started)
 
@@ -317,7 +307,7 @@ class LocalLab:
         changed = False
         for pod in pods:
             changed |= self._render_pod(state, pod)
-        openstack = catalogue.by_name()[component].tier is catalogue.Tier.OPENSTACK
+        openstack = components.by_name()[component].tier is components.Tier.OPENSTACK
         if not changed and self._programs_running(state, component):
             result = self.check(component)
             if result.ok:
@@ -363,9 +353,8 @@ class LocalLab:
 
     def check(self, component: str) -> CheckResult:
         """The component's readiness check, as ``status`` shows it."""
-        spec = catalogue.by_name()[component]
         try:
-            return CHECKS[spec.readiness](self, self.secrets)
+            return components.check(self, self.secrets, component)
         except LabError as exc:
             return failed(component, exc.message, hint=exc.hint)
 
@@ -415,8 +404,9 @@ class LocalLab:
         """Where clients reach a component: HAProxy for galera and the OpenStack APIs (as a
         Service would front them), else the first member."""
         state = self._state()
-        if component in ("galera", *FRONTED) and state.members("haproxy"):
-            return state.members("haproxy")[0].ip
+        front = components.by_name()[component].front if component in state.replicas else ""
+        if front and state.members(front):
+            return state.members(front)[0].ip
         members = state.members(component)
         if not members:
             raise UserError(f"lab {self.name!r} runs no {component!r}",
@@ -441,11 +431,9 @@ class LocalLab:
             text = handle.read().decode("utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
-    def exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
+    def exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
         """Run ``argv`` inside the pod (its network, hosts file, hostname, environment)."""
-        done = self.run_in(pod, argv, timeout=timeout, check=False)
-        return ExecResult(argv=tuple(argv), returncode=done.returncode, stdout=done.stdout,
-                          stderr=done.stderr)
+        return self.run_in(pod, argv, timeout=timeout, check=False)
 
     # --- break --------------------------------------------------------------------------------
 
@@ -516,11 +504,9 @@ class LocalLab:
             if progress:
                 progress(c, m, time.monotonic() - started)
 
-        spec = catalogue.by_name().get(component)
-        if spec is None or component not in DRIVERS:
-            raise UserError(f"unknown component {component!r}",
-                            hint=f"known: {', '.join(sorted(DRIVERS))}")
-        catalogue.check_replicas(spec, replicas)
+        spec = components.spec(component).entry
+        self._driver(component)  # a component the local lab cannot run is refused here
+        components.check_replicas(spec, replicas)
         with self._lock:
             state = self._state()
             current = state.members(component)
@@ -541,7 +527,7 @@ class LocalLab:
         self._wait_ready(component, report)
         report(component, f"{replicas} member(s) ready")
 
-    def _scale_out(self, state: LabState, spec: catalogue.Component, replicas: int,
+    def _scale_out(self, state: LabState, spec: components.Component, replicas: int,
                    report: Callable[[str, str], None]) -> None:
         current = len(state.members(spec.name))
         for ordinal in range(current, replicas):
@@ -612,13 +598,14 @@ class LocalLab:
     def _follow(self, state: LabState, component: str,
                 report: Callable[[str, str], None]) -> None:
         """Re-render the daemons that list ``component``'s members and reload them."""
-        for other, driver in DRIVERS.items():
-            if component not in driver.watches:
+        for other in state.replicas:
+            watcher = self._driver(other)
+            if component not in watcher.watches:
                 continue
             for pod in state.members(other):
                 if self._render_pod(state, pod):
                     report(other, f"{pod.name} follows {component}: reloading")
-                    driver.reload(self._ctx(state, pod), self)
+                    watcher.reload(self._ctx(state, pod), self)
 
     # --- down ---------------------------------------------------------------------------------
 
@@ -640,8 +627,8 @@ class LocalLab:
         found = set()
         if state is not None:
             found |= {self.naming.netns(p) for p in state.pods}
-        components = [c.name for c in catalogue.CATALOGUE]
-        found |= {ns for ns in iproute.netns_list() if self.naming.owns_netns(ns, components)}
+        names = [c.name for c in components.catalogue()]
+        found |= {ns for ns in iproute.netns_list() if self.naming.owns_netns(ns, names)}
         return sorted(found)
 
     def down(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oaas_lab.catalogue import Component, Role
+from oaas_lab.components.spec import Component, Role
 from oaas_lab.errors import LabError, UserError
 
 STATE_FILE = "state.json"

@@ -23,9 +23,9 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from oaas_lab.adapters import shell
-from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.errors import LabError
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
 PROGRAM_DIR = "supervisor.d"
 

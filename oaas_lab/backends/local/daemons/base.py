@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from oaas_lab.adapters.shell import Completed
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.checks import CheckResult
 from oaas_lab.errors import NotReadyError
+from oaas_lab.kernel.command import CommandResult
+from oaas_lab.kernel.results import CheckResult
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 from oaas_lab.secrets import SecretStore
-from oaas_lab.wait import WaitTimeoutError, wait_for
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -70,7 +70,7 @@ class PodRunner(Protocol):
         input_text: str | None = None,
         check: bool = True,
         env: Mapping[str, str] | None = None,
-    ) -> Completed:
+    ) -> CommandResult:
         """Run ``argv`` inside ``pod`` with the pod's environment, plus ``env``."""
         ...
 

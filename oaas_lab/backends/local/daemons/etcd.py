@@ -21,12 +21,11 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.components.etcd import CLIENT_PORT, PEER_PORT
 from oaas_lab.errors import LabError
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
-CLIENT_PORT = 2379
-PEER_PORT = 2380
 LOCAL_ENDPOINT = f"http://127.0.0.1:{CLIENT_PORT}"
 
 

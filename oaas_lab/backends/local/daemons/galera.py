@@ -24,7 +24,7 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.components.galera import ENTRY
 from oaas_lab.credentials import (
     GALERA_APP_DATABASE as APP_DATABASE,
 )
@@ -37,11 +37,12 @@ from oaas_lab.credentials import (
 from oaas_lab.credentials import (
     GALERA_ROOT_SECRET as ROOT_SECRET,
 )
+from oaas_lab.kernel.results import CheckResult, failed, passed
 
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 HEALTH_PORT = 9200
-MYSQL_PORT = 3306
-GCOMM_PORT = 4567
+MYSQL_PORT = ENTRY.ports["mysql"]
+GCOMM_PORT = ENTRY.ports["replication"]
 
 
 def cluster_address(ctx: PodContext) -> str:

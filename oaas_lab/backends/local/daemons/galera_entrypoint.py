@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from oaas_lab.adapters import shell
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.components.galera import ENTRY
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
-GCOMM_PORT = 4567
+GCOMM_PORT = ENTRY.ports["replication"]
 HEARTBEAT_STALE = 10.0
 ELECTION_TIMEOUT = 90.0
 JOIN_WAIT_TIMEOUT = 300.0

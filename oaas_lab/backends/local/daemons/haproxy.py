@@ -17,12 +17,12 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.daemons.galera import HEALTH_PORT, MYSQL_PORT
-from oaas_lab.backends.local.daemons.openstack import FRONTED
+from oaas_lab.backends.local.daemons.openstack import fronted, port
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.checks.openstack import port
+from oaas_lab.components.haproxy import ENTRY
 
-STATS_PORT = 9000
+STATS_PORT = ENTRY.ports["stats"]
 
 
 def render_api(component: str, members: Sequence[PodRecord]) -> list[str]:
@@ -110,12 +110,12 @@ class HaproxyDriver(SimpleDriver):
     """HAProxy listing every Galera member."""
 
     component = "haproxy"
-    watches: tuple[str, ...] = ("galera", *FRONTED)
+    watches: tuple[str, ...] = ("galera", *fronted())
 
     def files(self, ctx: PodContext) -> list[RenderedFile]:
         """``haproxy.cfg`` over the current Galera and API members."""
         galera = ctx.others.get("galera", ())
-        apis = {c: ctx.others.get(c, ()) for c in FRONTED}
+        apis = {c: ctx.others.get(c, ()) for c in fronted()}
         cfg = render_haproxy_cfg(galera, str(ctx.path("run", "admin.sock")), apis)
         return [RenderedFile(ctx.path("haproxy.cfg"), cfg)]
 

@@ -21,11 +21,11 @@ from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
+from oaas_lab import components
 from oaas_lab.adapters import http
 from oaas_lab.backends.local.daemons import openvswitch as ovs
 from oaas_lab.backends.local.daemons.base import (
     PATH,
-    Driver,
     PodContext,
     PodRunner,
     RenderedFile,
@@ -41,26 +41,16 @@ from oaas_lab.backends.local.network import (
     create_provider_link,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.checks.openstack import (
-    MEMBER_PROJECT,
-    MEMBER_SECRET,
-    MEMBER_USER,
-    issue_token,
-    port,
-)
 from oaas_lab.errors import LabError, UserError
+from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.openstack import clouds, config, guest, resources
+from oaas_lab.openstack.client import MEMBER_PROJECT, MEMBER_SECRET, MEMBER_USER, issue_token
 from oaas_lab.openstack.config import ConfigFile
 from oaas_lab.secrets import Secret
 
 FRONT = "haproxy"
 """The component whose first member fronts the APIs and the database."""
 
-FRONTED = (
-    "keystone", "glance", "placement", "nova-api", "neutron-server", "nova-novncproxy", "horizon",
-)
-"""Components HAProxy serves (in http mode, on the component's own port)."""
 
 
 # --- where things are ----------------------------------------------------------------------------
@@ -450,17 +440,6 @@ class NovaServiceDriver(OpenStackDriver):
                         directory=ctx.pod_dir, group=True, stopwaitsecs=20)]
 
 
-DRIVERS: dict[str, Driver] = {
-    "keystone": KeystoneDriver(),
-    "glance": GlanceDriver(),
-    "placement": PlacementDriver(),
-    "nova-api": NovaApiDriver(),
-    "nova-conductor": NovaServiceDriver("nova-conductor"),
-    "nova-scheduler": NovaServiceDriver("nova-scheduler"),
-    "nova-novncproxy": NovaServiceDriver("nova-novncproxy"),
-}
-
-
 def netns_etc(ctx: PodContext) -> Path:
     """The pod's ``/etc`` overlay: ``ip netns exec`` mounts each entry over ``/etc/<entry>``."""
     return NETNS_ETC / Naming(ctx.lab_name).netns(ctx.pod.name)
@@ -706,8 +685,13 @@ def _bridges(runner: PodRunner, pod: str, paths: ovs.OvsPaths) -> CheckResult:
     return passed(pod, "br-int and br-provider up")
 
 
-DRIVERS.update({
-    "neutron-server": NeutronServerDriver(),
-    "horizon": HorizonDriver(),
-    "nova-compute": NovaComputeDriver(),
-})
+
+def port(component: str) -> int:
+    """The component's main port, from its spec."""
+    return components.by_name()[component].port
+
+
+def fronted() -> list[str]:
+    """The OpenStack components HAProxy serves (in http mode, on the component's own port)."""
+    return [c.name for c in components.catalogue()
+            if c.front == FRONT and c.tier is components.Tier.OPENSTACK]

@@ -28,7 +28,7 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.components.rabbitmq import ENTRY
 from oaas_lab.credentials import (
     RABBITMQ_COOKIE_SECRET as COOKIE_SECRET,
 )
@@ -39,10 +39,11 @@ from oaas_lab.credentials import (
     RABBITMQ_USER as USER,
 )
 from oaas_lab.errors import LabError
+from oaas_lab.kernel.results import CheckResult, failed, passed
 
 BIN = "/usr/lib/rabbitmq/bin"  # not /usr/sbin: the Debian wrapper there switches user
 VHOST = "openstack"
-AMQP_PORT = 5672
+AMQP_PORT = ENTRY.port
 RA_SYSTEMS = ("quorum", "coordination")  # Ra systems under the node's database directory
 
 # Ra (2.2.0 in RabbitMQ 3.10.8) records which on-disk replica (a UID directory) serves which

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from oaas_lab.adapters import vagrant_hosts
 from oaas_lab.adapters.vagrant_hosts import Host
-from oaas_lab.catalogue import Role
-from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.backends.k8s.render import ROLE_LABEL
+from oaas_lab.components.spec import Role
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, UserError
-from oaas_lab.k8s.render import ROLE_LABEL
+from oaas_lab.kernel.results import CheckResult, failed, passed
 
 MODULES_ALL = ("br_netfilter", "overlay")
 MODULES_NETWORK = ("openvswitch",)

@@ -5,7 +5,7 @@ A pod is a Kubernetes pod and a node a Kubernetes node. Faults are what an opera
 member down through the ``oaas-lab-holds`` ConfigMap that every pod's ``hold`` init container
 reads, ``kill_node`` deletes every oaas-lab pod on a node, ``scale`` patches a workload's
 replicas after the quorum rule allows the count. Talks to the cluster only through
-``oaas_lab.k8s.api.KubeApi`` (``oaas_lab.adapters.kube.Kube`` by default).
+``oaas_lab.backends.k8s.api.KubeApi`` (``oaas_lab.adapters.kube.Kube`` by default).
 """
 
 from __future__ import annotations
@@ -15,37 +15,25 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from oaas_lab import catalogue
-from oaas_lab.backends.base import (
+from oaas_lab import components
+from oaas_lab.backends.k8s import pods as podinfo
+from oaas_lab.backends.k8s import render
+from oaas_lab.backends.k8s.api import KubeApi
+from oaas_lab.backends.k8s.deploy import Deployer, Event, lab_labels
+from oaas_lab.config import LabConfig
+from oaas_lab.errors import LabError, NotReadyError, UserError
+from oaas_lab.kernel.command import CommandResult
+from oaas_lab.kernel.lab import (
     ComponentStatus,
-    ExecResult,
     Pod,
     PodState,
     ProgressCallback,
     UpReport,
 )
-from oaas_lab.checks import CheckResult, failed
-from oaas_lab.config import LabConfig
-from oaas_lab.errors import LabError, NotReadyError, UserError
-from oaas_lab.k8s import pods as podinfo
-from oaas_lab.k8s import render
-from oaas_lab.k8s.api import KubeApi
-from oaas_lab.k8s.deploy import Deployer, Event, lab_labels
+from oaas_lab.kernel.results import CheckResult, failed
 from oaas_lab.secrets import SecretStore
 
 HOLDS = "oaas-lab-holds"
-
-SERVICE_FOR: dict[str, tuple[str, str]] = {
-    "galera": ("haproxy", "mysql"),
-    "haproxy": ("haproxy", "mysql"),
-    "etcd": ("etcd", "client"),
-    "rabbitmq": ("rabbitmq", "amqp"),
-    "memcached": ("memcached", "memcache"),
-}
-"""Component -> (Service clients use, port name)."""
-
-_ORDINAL = re.compile(r"-(\d+)$")
-
 
 class K8sLab:
     """A lab on a Kubernetes cluster; see the module docstring."""
@@ -58,8 +46,11 @@ class K8sLab:
         interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        judge_components: bool = True,
     ) -> None:
         self.config = config
+        # Unit tests of the plumbing against a fake API server have no services to ask.
+        self.judge_components = judge_components
         self.name = config.name
         self.namespace = config.k8s.namespace
         self._api = api
@@ -84,7 +75,7 @@ class K8sLab:
         return render.render(self.config, secret_value=render.from_store(store))
 
     def _timeouts(self) -> dict[str, float]:
-        return {c.name: self.config.ready_timeout(c.name) for c in catalogue.CATALOGUE}
+        return {c.name: self.config.ready_timeout(c.name) for c in components.catalogue()}
 
     def deployer(self, progress: Callable[[Event], None] | None = None) -> Deployer:
         """A deployer of this lab's rendered stack (real secrets) onto its cluster."""
@@ -110,7 +101,7 @@ class K8sLab:
 
     def _component_of(self, pod: str) -> str:
         # Longest name first: a pod of "nova-api" must not be taken for one of "nova".
-        for comp in sorted(catalogue.CATALOGUE, key=lambda c: -len(c.name)):
+        for comp in sorted(components.catalogue(), key=lambda c: -len(c.name)):
             if pod.startswith(comp.name + "-"):
                 return comp.name
         raise UserError(f"{pod!r} is not a pod of this lab",
@@ -135,7 +126,7 @@ class K8sLab:
 
     def members(self, component: str) -> list[Pod]:
         """The component's pods, by ordinal (Deployment pods by name)."""
-        catalogue.by_name()[component]  # KeyError is a programming error, not user input
+        components.spec(component)  # an unknown name is refused with the known ones
         objs = self.api.list("v1", "Pod", self.namespace, labels=self._selector(component))
         objs.sort(key=lambda o: str(o["metadata"]["name"]))
         return sorted((self._to_pod(o, component, i) for i, o in enumerate(objs)),
@@ -149,16 +140,24 @@ class K8sLab:
         return None
 
     def _ready(self, component: str) -> CheckResult:
+        """Rolled out, then working: the same component judge the local lab uses."""
         obj = self._workload(component)
         if obj is None:
             return failed(component, "not deployed", hint="run `oaas-lab deploy`")
-        return podinfo.workload_ready(obj)
+        rolled_out = podinfo.workload_ready(obj)
+        if not rolled_out.ok or not self.judge_components:
+            return rolled_out
+        try:
+            return components.check(self, SecretStore(self.config.lab_dir), component)
+        except LabError as exc:
+            return failed(component, exc.message, hint=exc.hint)
 
     def status(self) -> list[ComponentStatus]:
         """Every component with a manifest, its pods, and whether all of them are ready."""
         out = []
-        for comp in catalogue.CATALOGUE:
-            if comp.name not in render.TEMPLATES:
+        templated = render.templates()
+        for comp in components.catalogue():
+            if comp.name not in templated:
                 continue
             out.append(ComponentStatus(
                 component=comp.name,
@@ -233,11 +232,9 @@ class K8sLab:
     def scale(self, component: str, replicas: int,
               progress: ProgressCallback | None = None) -> None:
         """Set a component's member count; even quorum counts are refused (QuorumError)."""
-        comp = catalogue.by_name().get(component)
-        if comp is None:
-            raise UserError(f"unknown component {component!r}",
-                            hint=f"use one of: {', '.join(sorted(render.TEMPLATES))}")
-        catalogue.check_replicas(comp, replicas)
+        spec = components.spec(component)
+        comp = spec.entry
+        components.check_replicas(comp, replicas)
         obj = self._workload(component)
         if obj is None:
             raise UserError(f"{component} is not deployed", hint="run `oaas-lab deploy` first")
@@ -245,19 +242,21 @@ class K8sLab:
             raise UserError(f"{component} runs one pod per {comp.role} node",
                             hint=f"label another node {render.ROLE_LABEL}/{comp.role}=true")
         before = int(obj.get("spec", {}).get("replicas", 1))
-        if replicas < before and component == "etcd":
-            self._etcd_remove_members(replicas)
+        hooks = spec.k8s
+        domain = f"{component}-peers.{self.namespace}.svc.{render.CLUSTER_DOMAIN}"
+        if replicas < before and hooks is not None and hooks.before_scale_in is not None:
+            hooks.before_scale_in(self, replicas, before, domain)
         # The changed hash makes the next `deploy` restore the configured count.
         self.api.patch("apps/v1", str(obj["kind"]), component, self.namespace, {
             "metadata": {"annotations": {render.SPEC_HASH: f"scaled-to-{replicas}"}},
             "spec": {"replicas": replicas},
         })
         self._wait_ready(component, progress)
-        if replicas < before and component == "rabbitmq":
-            self._rabbitmq_forget(replicas, before)
+        if replicas < before and hooks is not None and hooks.after_scale_in is not None:
+            hooks.after_scale_in(self, replicas, before, domain)
 
     def _wait_ready(self, component: str, progress: ProgressCallback | None) -> None:
-        from oaas_lab.wait import WaitTimeoutError, wait_for
+        from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
         def report(result: CheckResult, elapsed: float) -> None:
             if progress is not None:
@@ -271,37 +270,14 @@ class K8sLab:
             raise NotReadyError(component, exc.last.detail,
                                 f"kubectl -n {self.namespace} get pods") from None
 
-    def _etcd_remove_members(self, keep: int) -> None:
-        """etcd members leave by ``member remove`` before their pods go, or the cluster keeps
-        counting them towards its quorum."""
-        out = self.exec("etcd-0", ["etcdctl", "member", "list"])
-        if not out.ok:
-            raise LabError(f"etcd member list failed: {out.stderr.strip()}")
-        for line in out.stdout.splitlines():
-            fields = [f.strip() for f in line.split(",")]
-            if len(fields) >= 3 and (m := _ORDINAL.search(fields[2])) and int(m.group(1)) >= keep:
-                gone = self.exec("etcd-0", ["etcdctl", "member", "remove", fields[0]])
-                if not gone.ok:
-                    raise LabError(f"etcd member remove {fields[2]} failed: {gone.stderr.strip()}")
-
-    def _rabbitmq_forget(self, keep: int, before: int) -> None:
-        """A removed RabbitMQ node stays a quorum-queue member until it is forgotten."""
-        domain = f"rabbitmq-peers.{self.namespace}.svc.{render.CLUSTER_DOMAIN}"
-        for ordinal in range(keep, before):
-            node = f"rabbit@rabbitmq-{ordinal}.{domain}"
-            out = self.exec("rabbitmq-0", ["rabbitmqctl", "forget_cluster_node", node], 60.0)
-            if not out.ok and "not_a_cluster_node" not in out.stderr + out.stdout:
-                raise LabError(f"rabbitmqctl forget_cluster_node {node} failed: "
-                               f"{out.stderr.strip()}")
-
     # --- reach ----------------------------------------------------------------------------
 
-    def exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
+    def exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
         """Run ``argv`` in the pod's main container (named after its component)."""
         component = self._component_of(pod)
         out = self.api.exec(self.namespace, pod, list(argv), container=component,
                             timeout=timeout)
-        return ExecResult(tuple(argv), out.returncode, out.stdout, out.stderr)
+        return CommandResult(tuple(argv), out.returncode, out.stdout, out.stderr)
 
     def address(self, pod: str) -> str:
         """The pod's IP (reachable from inside the cluster network)."""
@@ -312,7 +288,8 @@ class K8sLab:
 
     def service_address(self, component: str) -> str:
         """The Service IP clients use; for a headless Service, the first ready member's IP."""
-        service, _port = SERVICE_FOR.get(component, (component, ""))
+        needs = components.spec(component).k8s
+        service = needs.service if needs is not None and needs.service else component
         obj = self.api.get("v1", "Service", service, self.namespace)
         if obj is None:
             raise LabError(f"no Service {service} in {self.namespace}",

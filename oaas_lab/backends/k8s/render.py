@@ -18,7 +18,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,11 @@ from typing import Any
 import jinja2
 import yaml
 
-from oaas_lab import catalogue, images, releases
-from oaas_lab.catalogue import Component
+from oaas_lab import components, images, releases
+from oaas_lab.backends.k8s import openstack
+from oaas_lab.components.spec import Component, K8sNeeds, SecretSpec
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import ConfigError, UserError
-from oaas_lab.k8s import openstack
 from oaas_lab.openstack import config as osconf
 from oaas_lab.secrets import MASK, SecretStore
 
@@ -50,21 +50,14 @@ CONFIG_HASH = "oaas-lab.io/config-hash"
 NAMESPACE_COMPONENT = "namespace"
 """Pseudo component of the namespace and its network policy (wave 0, not in the catalogue)."""
 
-TEMPLATES: dict[str, str] = {
-    "etcd": "etcd.yaml.j2",
-    "galera": "galera.yaml.j2",
-    "haproxy": "haproxy.yaml.j2",
-    "rabbitmq": "rabbitmq.yaml.j2",
-    "memcached": "memcached.yaml.j2",
-    **dict.fromkeys(openstack.by_component(), "openstack.yaml.j2"),
-    "nova-compute": "nova-compute.yaml.j2",
-}
-"""Component -> template. A catalogue component without a template is reported, not guessed."""
+def templates() -> dict[str, str]:
+    """Component -> its template, from the component specs. A component without one is
+    reported as skipped, not guessed."""
+    return {s.name: s.k8s.template for s in components.specs() if s.k8s is not None}
+
 
 HELPER_IMAGES = ("busybox",)
 """Images used by init containers of several components; the release must pin them too."""
-
-STORAGE: dict[str, str] = {"etcd": "2Gi", "galera": "10Gi", "rabbitmq": "5Gi"}
 
 KIND_ORDER = (
     "Namespace", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "Secret",
@@ -77,38 +70,6 @@ WORKLOAD_KINDS = ("StatefulSet", "Deployment", "DaemonSet")
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
-
-@dataclass(frozen=True)
-class SecretSpec:
-    """A Kubernetes Secret the deployer generates.
-
-    ``values`` maps a Secret key to ``(store name, generator kind)`` of ``SecretStore``;
-    ``files`` maps a Secret key to a text built from those values (``{key}`` placeholders).
-    """
-
-    name: str
-    component: str
-    values: Mapping[str, tuple[str, str]]
-    files: Mapping[str, str] = field(default_factory=dict)
-
-
-SECRETS: tuple[SecretSpec, ...] = (
-    SecretSpec("galera-credentials", "galera",
-               {"root-password": ("k8s_galera_root", "password")}),
-    SecretSpec("haproxy-credentials", "haproxy",
-               {"stats-password": ("k8s_haproxy_stats", "password")}),
-    SecretSpec(
-        "rabbitmq-credentials", "rabbitmq",
-        {
-            "erlang-cookie": ("k8s_rabbitmq_cookie", "erlang_cookie"),
-            "openstack-password": ("k8s_rabbitmq_openstack", "password"),
-        },
-        files={
-            "default-user.conf":
-                "default_user = openstack\ndefault_pass = {openstack-password}\n",
-        },
-    ),
-)
 
 SecretValue = Callable[[str, str], str]
 """``value(store_name, kind)`` -> the clear value to put into a Secret."""
@@ -207,7 +168,7 @@ def _environment() -> jinja2.Environment:
 
 def _view(config: LabConfig, comp: Component) -> ComponentView:
     replicas = config.replicas(comp.name)
-    catalogue.check_replicas(comp, replicas)
+    components.check_replicas(comp, replicas)
     return ComponentView(
         name=comp.name,
         role=str(comp.role),
@@ -215,7 +176,7 @@ def _view(config: LabConfig, comp: Component) -> ComponentView:
         quorum=comp.quorum,
         tier=str(comp.tier),
         ports=dict(comp.ports),
-        storage=STORAGE.get(comp.name, "1Gi"),
+        storage=_needs(comp.name).storage,
     )
 
 
@@ -242,11 +203,19 @@ def _images(release: releases.Release, names: Iterable[str]) -> dict[str, str]:
     return refs
 
 
-def _image_keys(components: Iterable[Component]) -> list[str]:
+def _needs(component: str) -> K8sNeeds:
+    needs = components.spec(component).k8s
+    if needs is None:
+        raise UserError(f"{component} has no Kubernetes template",
+                        hint=f"give oaas_lab/components/{component.replace('-', '_')}.py k8s needs")
+    return needs
+
+
+def _image_keys(comps: Iterable[Component]) -> list[str]:
     services = openstack.by_component()
-    boots = {b.owner: b for b in openstack.BOOTSTRAPS}
+    boots = openstack.bootstraps()
     keys: list[str] = list(HELPER_IMAGES)
-    for comp in components:
+    for comp in comps:
         if comp.name in services:
             keys.append(services[comp.name].image)
             if services[comp.name].per_node:
@@ -323,10 +292,11 @@ def render(config: LabConfig, release_name: str | None = None,
     value = secret_value or masked
     is_masked = secret_value is None
     ns = config.k8s.namespace
-    components = [c for c in catalogue.CATALOGUE if c.name in TEMPLATES]
-    skipped = tuple(c.name for c in catalogue.CATALOGUE if c.name not in TEMPLATES)
-    refs = _images(release, _image_keys(components))
-    views = {c.name: _view(config, c) for c in components}
+    known = templates()
+    comps = [c for c in components.catalogue() if c.name in known]
+    skipped = tuple(c.name for c in components.catalogue() if c.name not in known)
+    refs = _images(release, _image_keys(comps))
+    views = {c.name: _view(config, c) for c in comps}
     base_context: dict[str, Any] = {
         "ns": ns,
         "lab": config.name,
@@ -337,7 +307,8 @@ def render(config: LabConfig, release_name: str | None = None,
         "role_label": ROLE_LABEL,
         "galera_slots": max(9, views["galera"].replicas) if "galera" in views else 9,
         "memcached_servers": [
-            f"memcached-{i}.memcached.{ns}.svc.{CLUSTER_DOMAIN}:11211"
+            f"memcached-{i}.memcached.{ns}.svc.{CLUSTER_DOMAIN}:"
+            f"{components.by_name()['memcached'].port}"
             for i in range(views["memcached"].replicas if "memcached" in views else 0)
         ],
     }
@@ -350,16 +321,15 @@ def render(config: LabConfig, release_name: str | None = None,
         for obj in _render_template("namespace.yaml.j2", {**base_context, "c": ns_view})
     ]
     tier = _OpenStackTier(ns, {n: v.replicas for n, v in views.items()}, value, is_masked)
-    for wave_no, wave in enumerate(catalogue.waves(components), start=1):
+    for wave_no, wave in enumerate(components.waves(comps), start=1):
         in_wave: list[Manifest] = []
         for comp in wave:
             view = views[comp.name]
             context = {**base_context, "c": view, **tier.context(comp.name)}
-            objs = _render_template(TEMPLATES[comp.name], context)
+            objs = _render_template(known[comp.name], context)
             secret_meta = next(o["metadata"] for o in objs if o["kind"] != "Namespace")
-            for spec in SECRETS:
-                if spec.component == comp.name:
-                    objs.append(_secret_objects(spec, value, secret_meta, is_masked))
+            for secret in _needs(comp.name).secrets:
+                objs.append(_secret_objects(secret, value, secret_meta, is_masked))
             objs += tier.secrets(comp.name, secret_meta)
             objs.sort(key=_kind_rank)
             in_wave.extend(Manifest(comp.name, wave_no, o) for o in objs)
@@ -423,7 +393,8 @@ class _OpenStackTier:
         self.apis = openstack.api_urls(ns, CLUSTER_DOMAIN)
         self._secrets: osconf.LabSecrets | None = None
         self.services = openstack.by_component()
-        self.boots = {b.owner: b for b in openstack.BOOTSTRAPS}
+        self.boots = openstack.bootstraps()
+        self.configs = openstack.config_owners()
 
     @property
     def lab_secrets(self) -> osconf.LabSecrets:
@@ -449,7 +420,7 @@ class _OpenStackTier:
         if svc is None:
             return out
         sec = self.lab_secrets
-        if component == "keystone":
+        if _needs(component).identity:
             creds = {"admin-password": sec.admin.reveal()}
             creds.update({f"db-{k}": v for k, v in openstack.db_passwords(sec).items()})
             creds.update({f"service-{k}": v.reveal() for k, v in sec.service.items()})
@@ -459,9 +430,9 @@ class _OpenStackTier:
                     for name in ("0", "1", "credential-0", "credential-1")}
             out.append(openstack.secret_object("keystone-fernet-keys", meta, keys,
                                                self.is_masked))
-        owner = {b.owner for b in openstack.BOOTSTRAPS} | {"horizon"}
-        if component in owner:
-            files = openstack.config_files(svc.project, self.infra, self.apis, sec)
+        config = self.configs.get(component)
+        if config is not None:
+            files = config(self.infra, self.apis, sec)
             out.append(openstack.secret_object(f"{svc.project}-config", meta, files,
                                                self.is_masked))
         return out

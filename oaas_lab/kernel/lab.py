@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from oaas_lab.checks import CheckResult
+from oaas_lab.kernel.command import CommandResult
+from oaas_lab.kernel.results import CheckResult
 
 
 class PodState(StrEnum):
@@ -36,20 +37,6 @@ class Pod:
     ip: str
     state: PodState = PodState.RUNNING
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """The outcome of a command run inside a pod."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -119,7 +106,7 @@ class Lab(Protocol):
         """Change a component's member count (odd only for quorum components)."""
         ...
 
-    def exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> ExecResult:
+    def exec(self, pod: str, argv: Sequence[str], timeout: float = 30.0) -> CommandResult:
         """Run a command inside a pod."""
         ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from oaas_lab.adapters.kube import ExecOutput
+from oaas_lab.kernel.command import CommandResult
 
 
 class KubeApi(Protocol):
@@ -52,6 +52,6 @@ class KubeApi(Protocol):
         ...
 
     def exec(self, namespace: str, pod: str, argv: Sequence[str],
-             container: str | None = None, timeout: float = 30.0) -> ExecOutput:
+             container: str | None = None, timeout: float = 30.0) -> CommandResult:
         """Run a command in a pod."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from oaas_lab.checks import CheckResult, failed, passed
+from oaas_lab.kernel.results import CheckResult, failed, passed
 
 Obj = Mapping[str, Any]
 

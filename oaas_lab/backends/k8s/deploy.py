@@ -18,11 +18,9 @@ from typing import Any
 
 import yaml
 
-from oaas_lab.checks import CheckResult, failed, passed
-from oaas_lab.errors import NotReadyError
-from oaas_lab.k8s import pods, policy
-from oaas_lab.k8s.api import KubeApi
-from oaas_lab.k8s.render import (
+from oaas_lab.backends.k8s import pods, policy
+from oaas_lab.backends.k8s.api import KubeApi
+from oaas_lab.backends.k8s.render import (
     DUMPER,
     KIND_ORDER,
     LAB_LABEL,
@@ -32,7 +30,9 @@ from oaas_lab.k8s.render import (
     Manifest,
     Rendered,
 )
-from oaas_lab.wait import WaitTimeoutError, wait_for
+from oaas_lab.errors import NotReadyError
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
 
 LOG_LINES = 8
 

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from oaas_lab.checks import CheckResult, failed, passed
 from oaas_lab.errors import UserError
+from oaas_lab.kernel.results import CheckResult, failed, passed
 
 Obj = Mapping[str, Any]
 
@@ -209,7 +209,8 @@ def no_secrets_in_configmaps(objects: Iterable[Obj]) -> CheckResult:
                                     f"{env.get('name')} is a literal, not a secretKeyRef")
     return _result("policy: no secrets in ConfigMaps", problems,
                    "secrets only come from Secrets",
-                   "move the value into a Secret the deployer generates (oaas_lab.k8s.render)")
+                   "move the value into a Secret the deployer generates "
+                   "(oaas_lab.backends.k8s.render)")
 
 
 def _image_problem(image: str) -> str:

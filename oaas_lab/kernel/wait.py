@@ -1,15 +1,18 @@
 """The one waiting helper. No other module sleeps in a loop.
 
 ``wait_for`` polls a check until it passes, the deadline passes, or it reports a state that can
-never become ready; each poll is reported to an optional progress callback.
+never become ready; each poll is reported to an optional progress callback. ``until`` is the
+same wait without the exception: it returns the last result (a failed one says it timed out) and
+the seconds waited, so a caller turns a timeout into its own error or assertion in one line.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
-from oaas_lab.checks import CheckResult
+from oaas_lab.kernel.results import CheckResult
 
 Progress = Callable[[CheckResult, float], None]
 
@@ -49,3 +52,28 @@ def wait_for(
         if (fatal is not None and fatal(result)) or elapsed >= timeout:
             raise WaitTimeoutError(result, elapsed)
         sleep(min(interval, max(0.0, timeout - elapsed)))
+
+
+def until(
+    check: Callable[[], CheckResult],
+    *,
+    timeout: float,
+    interval: float = 0.5,
+    fatal: Callable[[CheckResult], bool] | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[CheckResult, float]:
+    """``wait_for`` that never raises: the last result and the seconds it took.
+
+    A timeout comes back as the last failed result with "not within Ns" in its detail, so the
+    scenario asserts on it and the report shows what was seen last.
+    """
+    started = clock()
+    try:
+        result = wait_for(check, timeout=timeout, interval=interval, fatal=fatal,
+                          progress=progress, clock=clock, sleep=sleep)
+    except WaitTimeoutError as exc:
+        last = exc.last
+        return replace(last, detail=f"not within {timeout:.0f}s: {last.detail}"), clock() - started
+    return result, clock() - started
