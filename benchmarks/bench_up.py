@@ -18,7 +18,8 @@ from pathlib import Path
 
 from oaas_lab import components, config
 from oaas_lab.adapters import iproute
-from oaas_lab.backends.local.lab import LocalLab, lab_components
+from oaas_lab.backends.local.lab import LocalLab
+from oaas_lab.backends.local.orchestrator import lab_components
 
 
 def rss_kib(pid: int) -> int:

@@ -7,7 +7,7 @@ from pytest_bdd import given, parsers, then
 from oaas_lab.components import membership, quorum
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.kernel.results import CheckResult, all_ok, failed, passed, summary
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 from oaas_lab.probes import Faults, Measurements
 from oaas_lab.secrets import SecretStore
 
@@ -23,10 +23,8 @@ def lab_is_up(lab: Lab) -> None:
             return passed("lab", "every component ready")
         return failed("lab", summary(results))
 
-    try:
-        wait_for(ready, timeout=LAB_READY_SECONDS, interval=5.0)
-    except WaitTimeoutError as exc:
-        raise AssertionError(exc.last.detail) from None
+    result, _ = until(ready, timeout=LAB_READY_SECONDS, interval=5.0)
+    assert result.ok, result.detail
 
 
 @given(parsers.parse("{component} has its full membership"))

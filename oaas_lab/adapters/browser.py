@@ -38,7 +38,7 @@ from selenium.webdriver.support.select import Select
 
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.results import CheckResult, failed, passed
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 from oaas_lab.secrets import MASK, Secret
 
 __all__ = ["CHROMEDRIVER", "CHROMIUM", "DashboardVisit", "dashboard_screenshot"]
@@ -163,11 +163,8 @@ def _waited(
     check: Callable[[], CheckResult], deadline: float, fatal: Callable[[CheckResult], bool]
 ) -> CheckResult:
     """``wait_for`` until ``deadline``; the last result (ok or not) either way."""
-    try:
-        return wait_for(check, timeout=max(0.0, deadline - time.monotonic()), interval=0.25,
-                        fatal=fatal)
-    except WaitTimeoutError as exc:
-        return exc.last
+    return until(check, timeout=max(0.0, deadline - time.monotonic()), interval=0.25,
+                 fatal=fatal)[0]
 
 
 def _log_in(

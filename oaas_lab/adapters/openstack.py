@@ -2,7 +2,7 @@
 
 Calls return small frozen records (``Image``, ``Server`` ...) instead of SDK resources, so the
 rest of oaas-lab depends on this module's surface, not on the SDK's. Nothing here waits in a
-loop: callers poll ``get_server`` & co. through ``oaas_lab.wait.wait_for``. A failed call
+loop: callers poll ``get_server`` & co. through ``oaas_lab.kernel.wait``. A failed call
 raises one of ``Error`` (the SDK's and keystoneauth's exception bases).
 
 The ``ensure_*`` calls are idempotent: they find the object by name first and create it only

@@ -38,7 +38,7 @@ from oaas_lab.cluster.topology import CONTROL_PLANE_ROLE, Node, Topology, plan, 
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, NotReadyError, UserError
 from oaas_lab.kernel.results import CheckResult, failed, passed
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 
 STATE_FILE = "state.json"
 CONTROL_PLANE_GIB = 1.0
@@ -362,11 +362,10 @@ class EmbeddedCluster:
             if not result.ok and int(elapsed) % 15 == 0 and elapsed >= 1:
                 self.progress(f"{what}: waiting ({elapsed:.0f}s): {result.detail}")
 
-        try:
-            wait_for(check, timeout=READY_TIMEOUT, interval=interval,
-                     fatal=lambda r: bool(r.evidence.get("dead")), progress=report)
-        except WaitTimeoutError as exc:
-            raise NotReadyError(what, exc.last.detail, str(exc.last.hint)) from None
+        result, _ = until(check, timeout=READY_TIMEOUT, interval=interval,
+                          fatal=lambda r: bool(r.evidence.get("dead")), progress=report)
+        if not result.ok:
+            raise NotReadyError(what, result.detail, str(result.hint))
         self.progress(f"{what}: ready")
 
     @staticmethod
@@ -544,11 +543,7 @@ def _gone(pids: Callable[[], list[int]], timeout: float) -> bool:
         left = pids()
         return passed("stopped", "all gone") if not left else failed("stopped", f"{left}")
 
-    try:
-        wait_for(check, timeout=timeout, interval=0.2)
-    except WaitTimeoutError:
-        return False
-    return True
+    return until(check, timeout=timeout, interval=0.2)[0].ok
 
 
 def _stop_all(daemons: list[Daemon]) -> int:

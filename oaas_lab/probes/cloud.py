@@ -19,7 +19,7 @@ from oaas_lab.components.openstack_api import api_url
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.kernel.results import CheckResult, failed, passed
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 from oaas_lab.openstack import resources
 from oaas_lab.openstack.client import (
     ADMIN,
@@ -237,10 +237,9 @@ def _wait(check: Any, timeout: float, what: str,  # noqa: ANN401 -- a CheckResul
             return failed(what, f"API error: {str(exc).splitlines()[0] if str(exc) else exc}")
         return result
 
-    try:
-        return wait_for(guarded, timeout=timeout, interval=1.0,
-                        fatal=lambda r: r.detail.startswith(fatal) if fatal else False)
-    except WaitTimeoutError as exc:
-        raise LabError(f"waited {exc.waited:.0f}s (of {timeout:.0f}s) for {what}: "
-                       f"{exc.last.detail}",
-                       hint="read the nova-compute log (`oaas-lab logs nova-compute-0`)") from None
+    result, waited = until(guarded, timeout=timeout, interval=1.0,
+                           fatal=lambda r: r.detail.startswith(fatal) if fatal else False)
+    if not result.ok:
+        raise LabError(f"waited {waited:.0f}s (of {timeout:.0f}s) for {what}: {result.detail}",
+                       hint="read the nova-compute log (`oaas-lab logs nova-compute-0`)")
+    return result

@@ -7,8 +7,8 @@ lost writes, time until full membership) are kept in ``figures`` for the reports
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from oaas_lab import components
 from oaas_lab.components.galera import SqlWrites
@@ -20,6 +20,17 @@ from oaas_lab.kernel.target import Target
 from oaas_lab.kernel.wait import until
 from oaas_lab.probes.loop import Figures, ProbeLoop
 from oaas_lab.secrets import SecretStore
+
+
+def within(check: Callable[[], CheckResult], timeout: float, interval: float
+           ) -> tuple[CheckResult, float]:
+    """Wait until ``check`` passes; the last result and the seconds it took. A timeout is not
+    raised: the failed result says so, and the scenario asserts on it."""
+    result, waited = until(check, timeout=timeout, interval=interval)
+    if not result.ok:
+        result = replace(result, detail=f"not within {timeout:.0f}s: {result.detail}")
+    return result, waited
+
 
 MINORITY_SEQ = 1_000_000
 """Writes to a minority are numbered from here, apart from the main probe's."""
@@ -136,23 +147,23 @@ class Measurements:
             why = last[0].error if last and not last[0].ok else "no write finished yet"
             return failed(f"{component} writes", f"not acknowledged yet: {why}")
 
-        result, waited = until(resumed, timeout=timeout, interval=0.2)
+        result, waited = within(resumed, timeout, 0.2)
         self.record(f"{component} writes resumed after s", round(waited, 1))
         return result
 
     def works_again(self, component: str, timeout: float, since_fault: float) -> CheckResult:
         """Wait until every member of an OpenStack ``component`` works (its readiness check);
         records the seconds from the last fault until then."""
-        result, waited = until(lambda: components.check(self.lab, self.store, component),
-                               timeout=timeout, interval=1.0)
+        result, waited = within(lambda: components.check(self.lab, self.store, component),
+                                timeout, 1.0)
         self.record(f"{component} works again after s", round(since_fault + waited, 1))
         return result
 
     def full_membership(self, component: str, timeout: float, since_fault: float) -> CheckResult:
         """Wait until ``component`` has its full membership; records the seconds from the last
         fault (``since_fault`` seconds ago when the wait began) until then."""
-        result, waited = until(lambda: components.membership(self.lab, self.store, component),
-                               timeout=timeout, interval=1.0)
+        result, waited = within(
+            lambda: components.membership(self.lab, self.store, component), timeout, 1.0)
         if result.ok:
             self.record(f"{component} full membership after s", round(since_fault + waited, 1))
         return result
@@ -170,7 +181,7 @@ class Measurements:
                 return failed(f"{component} minority", "still acknowledges writes")
             return passed(f"{component} minority", "refuses writes")
 
-        until(refused, timeout=settle, interval=1.0)
+        within(refused, settle, 1.0)
         return self.write_for(component, seconds, hosts)
 
     def replicated_everywhere(self, component: str) -> CheckResult:

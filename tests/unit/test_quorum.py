@@ -82,7 +82,10 @@ def test_galera_quorum_and_non_primary():
     assert "galera-0" in still.detail
 
 
-def etcd_view(mid: str, leader: str = "1", members: tuple[str, ...] = ("etcd-0", "etcd-1", "etcd-2"),
+ETCD_NAMES = ("etcd-0", "etcd-1", "etcd-2")
+
+
+def etcd_view(mid: str, leader: str = "1", members: tuple[str, ...] = ETCD_NAMES,
               healthy: bool = True) -> EtcdView:
     return EtcdView(healthy=healthy, member_id=mid, leader=leader, members=members)
 

@@ -3,7 +3,7 @@
 ``plan`` compares every rendered object with the live one through the ``spec-hash``
 annotation: an object whose hash matches is left alone, so a second deploy applies nothing.
 ``deploy`` server-side applies the changed objects of a wave in order, then waits for that
-wave's workloads with ``oaas_lab.wait.wait_for``; a pod that does not come up is named with
+wave's workloads with ``oaas_lab.kernel.wait``; a pod that does not come up is named with
 its state and its last log lines. ``destroy`` deletes only objects carrying this lab's labels.
 """
 
@@ -32,7 +32,7 @@ from oaas_lab.backends.k8s.render import (
 )
 from oaas_lab.errors import NotReadyError
 from oaas_lab.kernel.results import CheckResult, failed, passed
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 
 LOG_LINES = 8
 
@@ -216,12 +216,11 @@ class Deployer:
             live = self._live(m)
             return passed(m.ref, "deleted") if live is None else failed(m.ref, "still deleting")
 
-        try:
-            wait_for(gone, timeout=120.0, interval=self.interval, clock=self.clock,
-                     sleep=self.sleep)
-        except WaitTimeoutError as exc:
-            raise NotReadyError(m.component, f"{m.ref} was not deleted: {exc.last.detail}",
-                                f"kubectl -n {m.namespace} get job {m.name}") from None
+        result, _ = until(gone, timeout=120.0, interval=self.interval, clock=self.clock,
+                          sleep=self.sleep)
+        if not result.ok:
+            raise NotReadyError(m.component, f"{m.ref} was not deleted: {result.detail}",
+                                f"kubectl -n {m.namespace} get job {m.name}")
 
     def check(self, m: Manifest) -> CheckResult:
         """Is this workload ready? When not, the detail names every unhappy pod's state."""
@@ -253,21 +252,19 @@ class Deployer:
         def report(result: CheckResult, elapsed: float) -> None:
             self._emit("ready" if result.ok else "wait", subject, result.detail, elapsed)
 
-        try:
-            wait_for(
-                lambda: self.check(m), timeout=timeout, interval=self.interval,
-                fatal=lambda r: bool(r.evidence.get("fatal")), progress=report,
-                clock=self.clock, sleep=self.sleep,
-            )
-        except WaitTimeoutError as exc:
-            raise self._not_ready(m, exc) from None
+        last, waited = until(
+            lambda: self.check(m), timeout=timeout, interval=self.interval,
+            fatal=lambda r: bool(r.evidence.get("fatal")), progress=report,
+            clock=self.clock, sleep=self.sleep,
+        )
+        if not last.ok:
+            raise self._not_ready(m, last, waited)
         return self.clock() - start
 
-    def _not_ready(self, m: Manifest, exc: WaitTimeoutError) -> NotReadyError:
-        last = exc.last
+    def _not_ready(self, m: Manifest, last: CheckResult, waited: float) -> NotReadyError:
         unhappy: list[Mapping[str, Any]] = list(last.evidence.get("pods", []) or [])  # type: ignore[call-overload]
         fatal = str(last.evidence.get("fatal") or "")
-        why = fatal or f"not ready after {exc.waited:.0f}s"
+        why = fatal or f"not ready after {waited:.0f}s"
         reason = f"{why}: {last.detail}"
         log_cmd = ""
         if unhappy:

@@ -256,19 +256,17 @@ class K8sLab:
             hooks.after_scale_in(self, replicas, before, domain)
 
     def _wait_ready(self, component: str, progress: ProgressCallback | None) -> None:
-        from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+        from oaas_lab.kernel.wait import until
 
         def report(result: CheckResult, elapsed: float) -> None:
             if progress is not None:
                 progress(component, result.detail, elapsed)
 
-        try:
-            wait_for(lambda: self._ready(component),
-                     timeout=self.config.ready_timeout(component), interval=self._interval,
-                     progress=report, clock=self._clock, sleep=self._sleep)
-        except WaitTimeoutError as exc:
-            raise NotReadyError(component, exc.last.detail,
-                                f"kubectl -n {self.namespace} get pods") from None
+        result, _ = until(lambda: self._ready(component),
+                          timeout=self.config.ready_timeout(component), interval=self._interval,
+                          progress=report, clock=self._clock, sleep=self._sleep)
+        if not result.ok:
+            raise NotReadyError(component, result.detail, f"kubectl -n {self.namespace} get pods")
 
     # --- reach ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from oaas_lab.adapters import shell
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.results import CheckResult, failed, passed
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 
 PROGRAM_DIR = "supervisor.d"
 
@@ -172,13 +172,10 @@ class Supervisor:
         exe = Path(sys.executable).parent / "supervisord"
         pid = shell.spawn([str(exe), "-n", "-c", str(self.conf)],
                           log=self.lab_dir / "supervisord.out")
-        try:
-            wait_for(self._answers, timeout=20.0, interval=0.2)
-        except WaitTimeoutError as exc:
-            raise LabError(
-                f"supervisord did not start: {exc.last.detail}",
-                hint=f"read {self.lab_dir / 'supervisord.out'}",
-            ) from None
+        answered, _ = until(self._answers, timeout=20.0, interval=0.2)
+        if not answered.ok:
+            raise LabError(f"supervisord did not start: {answered.detail}",
+                           hint=f"read {self.lab_dir / 'supervisord.out'}")
         return pid
 
     def write_program(self, program: Program) -> bool:
@@ -254,13 +251,10 @@ class Supervisor:
                     self._call("stopProcess", name, True)
             return failed("stop", f"{name}: {state.lower()}")
 
-        try:
-            wait_for(stopped, timeout=timeout, interval=0.2)
-        except WaitTimeoutError as exc:
-            raise LabError(
-                f"{name} did not stop within {timeout:.0f}s ({exc.last.detail})",
-                hint=f"read {self.lab_dir / 'supervisord.log'}",
-            ) from None
+        result, _ = until(stopped, timeout=timeout, interval=0.2)
+        if not result.ok:
+            raise LabError(f"{name} did not stop within {timeout:.0f}s ({result.detail})",
+                           hint=f"read {self.lab_dir / 'supervisord.log'}")
 
     def signal(self, name: str, signame: str) -> None:
         """Send a signal to the running program (e.g. ``USR2`` = reload for HAProxy)."""

@@ -12,7 +12,7 @@ from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.errors import NotReadyError
 from oaas_lab.kernel.command import CommandResult
 from oaas_lab.kernel.results import CheckResult
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 from oaas_lab.secrets import SecretStore
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -159,7 +159,7 @@ def await_ready(
     component: str, check: Callable[[], CheckResult], log: Path, timeout: float = 150.0
 ) -> CheckResult:
     """Poll ``check`` each second; on timeout a ``NotReadyError`` names the reason and the log."""
-    try:
-        return wait_for(check, timeout=timeout, interval=1.0)
-    except WaitTimeoutError as exc:
-        raise NotReadyError(component, exc.last.detail, str(log)) from None
+    result, _ = until(check, timeout=timeout, interval=1.0)
+    if not result.ok:
+        raise NotReadyError(component, result.detail, str(log))
+    return result

@@ -24,7 +24,7 @@ from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.components.etcd import CLIENT_PORT, PEER_PORT
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.results import CheckResult, failed, passed
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 
 LOCAL_ENDPOINT = f"http://127.0.0.1:{CLIENT_PORT}"
 
@@ -133,11 +133,10 @@ class EtcdDriver(SimpleDriver):
                 # added last for long enough (etcd waits a few seconds); try again.
                 return failed("etcd", done.stderr.strip()[-200:])
 
-            try:
-                wait_for(added, timeout=60.0, interval=1.0)
-            except WaitTimeoutError as exc:
-                raise LabError(f"etcd refused to add {ctx.pod.name}: {exc.last.detail}",
-                               hint=f"read {main_log(existing[0])}") from None
+            result, _ = until(added, timeout=60.0, interval=1.0)
+            if not result.ok:
+                raise LabError(f"etcd refused to add {ctx.pod.name}: {result.detail}",
+                               hint=f"read {main_log(existing[0])}")
 
     def leave(self, ctx: PodContext, remaining: Sequence[PodContext], runner: PodRunner) -> None:
         """Remove the member from the cluster through a remaining member, then it is stopped."""
