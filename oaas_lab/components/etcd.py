@@ -211,5 +211,6 @@ SPEC: Spec[EtcdView] = Spec(
     quorum=quorum,
     writer=writer,
     local="etcd:EtcdDriver",
-    k8s=K8sNeeds(template="etcd.yaml.j2", storage="2Gi", before_scale_in=remove_members),
+    k8s=K8sNeeds(template="etcd.yaml.j2", image="etcd", storage="2Gi",
+                 before_scale_in=remove_members),
 )

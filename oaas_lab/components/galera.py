@@ -335,7 +335,7 @@ SPEC: Spec[Mapping[str, str]] = Spec(
     writer=writer,
     local="galera:GaleraDriver",
     k8s=K8sNeeds(
-        template="galera.yaml.j2", storage="10Gi", service="haproxy",
+        template="galera.yaml.j2", image="galera", storage="10Gi", service="haproxy",
         secrets=(SecretSpec("galera-credentials",
                             {"root-password": ("k8s_galera_root", "password")}),),
     ),

@@ -84,7 +84,7 @@ SPEC: Spec[RoundTrip] = Spec(
     ready=ready,
     local="haproxy:HaproxyDriver",
     k8s=K8sNeeds(
-        template="haproxy.yaml.j2",
+        template="haproxy.yaml.j2", image="haproxy",
         secrets=(SecretSpec("haproxy-credentials",
                             {"stats-password": ("k8s_haproxy_stats", "password")}),),
     ),

@@ -53,5 +53,5 @@ SPEC: Spec[Stats] = Spec(
     observe=observe,
     ready=ready,
     local="memcached:MemcachedDriver",
-    k8s=K8sNeeds(template="memcached.yaml.j2"),
+    k8s=K8sNeeds(template="memcached.yaml.j2", image="memcached"),
 )

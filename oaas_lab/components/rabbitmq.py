@@ -292,7 +292,8 @@ SPEC: Spec[RabbitView] = Spec(
     writer=writer,
     local="rabbitmq:RabbitmqDriver",
     k8s=K8sNeeds(
-        template="rabbitmq.yaml.j2", storage="5Gi", after_scale_in=forget_nodes,
+        template="rabbitmq.yaml.j2", image="rabbitmq", storage="5Gi",
+        after_scale_in=forget_nodes,
         secrets=(SecretSpec(
             "rabbitmq-credentials",
             {

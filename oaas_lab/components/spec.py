@@ -136,6 +136,8 @@ class K8sNeeds:
     """What the Kubernetes backend renders for a component."""
 
     template: str
+    image: str = ""
+    """The image recipe it runs when a release does not name one for it."""
     storage: str = "1Gi"
     service: str = ""
     """The Service clients use, when it is another component's (Galera is reached by HAProxy)."""

@@ -181,12 +181,14 @@ def _view(config: LabConfig, comp: Component) -> ComponentView:
 
 
 def _images(release: releases.Release, names: Iterable[str]) -> dict[str, str]:
-    """Image key -> the full reference of the oaas-lab image the release names for it."""
+    """Image key -> the full reference of the oaas-lab image the release names for it (or, when
+    it names none, the component's own recipe)."""
     known = {r.name for r in images.recipes()}
+    defaults = {s.name: s.k8s.image for s in components.specs() if s.k8s and s.k8s.image}
     refs: dict[str, str] = {}
     for name in names:
         field = f"releases.{release.name}.images.{name}"
-        recipe = release.images.get(name)
+        recipe = release.images.get(name) or defaults.get(name)
         if not recipe:
             raise ConfigError(
                 RELEASES_FILE, field, f"release {release.name} has no image for {name}",
