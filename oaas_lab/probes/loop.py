@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.kernel.target import Target
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 
 DEFAULT_INTERVAL = 0.2
 """Seconds between the starts of two attempts (five writes a second)."""
@@ -203,7 +203,7 @@ class ProbeLoop:
         self._thread.start()
 
     def _one(self) -> CheckResult:
-        # One attempt per poll of wait_for: the loop's pacing and time cap are wait_for's.
+        # One attempt per poll of the wait: the loop's pacing and time cap are the wait's.
         if self._stop.is_set():
             return passed("probe", "stopped")
         with self._lock:
@@ -229,12 +229,10 @@ class ProbeLoop:
 
     def _run(self) -> None:
         try:
-            wait_for(
-                self._one, timeout=self.max_seconds, interval=self.interval,
-                sleep=self._pause, clock=self._clock,
-            )
-        except WaitTimeoutError:
-            self._capped = f"time cap of {self.max_seconds:.0f}s reached"
+            finished, _ = until(self._one, timeout=self.max_seconds, interval=self.interval,
+                                sleep=self._pause, clock=self._clock)
+            if not finished.ok:
+                self._capped = f"time cap of {self.max_seconds:.0f}s reached"
         finally:
             self._ended = self._clock()
 

@@ -28,7 +28,7 @@ from typing import Any
 from oaas_lab.adapters import shell
 from oaas_lab.components.galera import ENTRY
 from oaas_lab.kernel.results import CheckResult, failed, passed
-from oaas_lab.kernel.wait import WaitTimeoutError, wait_for
+from oaas_lab.kernel.wait import until
 
 GCOMM_PORT = ENTRY.ports["replication"]
 HEARTBEAT_STALE = 10.0
@@ -193,10 +193,9 @@ class Entrypoint:
                 return passed("election", "every member reported")
             return failed("election", f"reports from {sorted(got)}")
 
-        try:
-            wait_for(everyone_or_peer, timeout=ELECTION_TIMEOUT, interval=0.5)
-        except WaitTimeoutError as exc:
-            log(f"election: not every member reported in time ({exc.last.detail})")
+        reported, _ = until(everyone_or_peer, timeout=ELECTION_TIMEOUT, interval=0.5)
+        if not reported.ok:
+            log(f"election: not every member reported in time ({reported.detail})")
         if self.any_peer().ok:
             self.join(position)
             return
@@ -207,9 +206,7 @@ class Entrypoint:
         if winner == self.name:
             self.bootstrap(position)
             return
-        try:
-            wait_for(self.any_peer, timeout=JOIN_WAIT_TIMEOUT, interval=0.5)
-        except WaitTimeoutError:
+        if not until(self.any_peer, timeout=JOIN_WAIT_TIMEOUT, interval=0.5)[0].ok:
             log("no member came up to join; exiting so that the supervisor retries")
             sys.exit(1)
         self.join(position)
