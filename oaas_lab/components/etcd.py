@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from oaas_lab.adapters import etcd
 from oaas_lab.components.observing import (
     WRITE_TIMEOUT,
-    describe,
+    as_evidence,
     run_id,
     running_addresses,
     unreachable,
+    verdict,
 )
 from oaas_lab.components.spec import Component, K8sNeeds, Role, Spec, Writing, majority
 from oaas_lab.errors import LabError
@@ -81,11 +82,8 @@ def membership(observed: Mapping[str, EtcdView | str], expected: int) -> CheckRe
             break
     if len(observed) != expected:
         problems.append(f"{len(observed)} members known to the lab, expected {expected}")
-    evidence = {pod: v.__dict__ if isinstance(v, EtcdView) else v for pod, v in observed.items()}
-    if problems:
-        return failed(name, describe(problems), hint="read the etcd member logs",
-                      members=evidence)
-    return passed(name, f"{expected} members healthy, one leader", members=evidence)
+    return verdict(name, problems, hint="read the etcd member logs",
+                   ok=f"{expected} members healthy, one leader", members=as_evidence(observed))
 
 
 def quorum(observed: Mapping[str, EtcdView | str], total: int) -> CheckResult:
@@ -211,6 +209,6 @@ SPEC: Spec[EtcdView] = Spec(
     quorum=quorum,
     writer=writer,
     local="etcd:EtcdDriver",
-    k8s=K8sNeeds(template="etcd.yaml.j2", image="etcd", storage="2Gi",
+    k8s=K8sNeeds(template="etcd.yaml.j2", storage="2Gi",
                  before_scale_in=remove_members),
 )

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 
 from oaas_lab.adapters import sql
-from oaas_lab.components.observing import WRITE_TIMEOUT, describe, run_id, unreachable
+from oaas_lab.components.observing import (
+    WRITE_TIMEOUT,
+    close_quietly,
+    run_id,
+    unreachable,
+    verdict,
+)
 from oaas_lab.components.spec import (
     Component,
     K8sNeeds,
@@ -94,14 +100,9 @@ def membership(observed: Mapping[str, GaleraObservation], expected: int) -> Chec
         problems.append(f"members disagree on the cluster UUID ({', '.join(sorted(uuids))})")
     if len(observed) != expected:
         problems.append(f"{len(observed)} members known to the lab, expected {expected}")
-    if problems:
-        return failed(
-            name, describe(problems),
-            hint="read the member logs (oaas-lab logs galera-N) and wsrep status",
-            members=_evidence(observed),
-        )
-    return passed(
-        name, f"{expected} members Primary and Synced, cluster {uuids.pop()}",
+    return verdict(
+        name, problems, hint="read the member logs (oaas-lab logs galera-N) and wsrep status",
+        ok=f"{expected} members Primary and Synced, cluster {min(uuids, default='?')}",
         members=_evidence(observed),
     )
 
@@ -239,9 +240,7 @@ class SqlWrites:
 
     def close(self) -> None:
         stack, self._stack, self._conn = self._stack, None, None
-        if stack is not None:
-            with suppress(Exception):
-                stack.close()
+        close_quietly(stack)
 
 
 def writer(lab: Lab, store: SecretStore, how: Writing) -> SqlWrites:
@@ -335,7 +334,7 @@ SPEC: Spec[Mapping[str, str]] = Spec(
     writer=writer,
     local="galera:GaleraDriver",
     k8s=K8sNeeds(
-        template="galera.yaml.j2", image="galera", storage="10Gi", service="haproxy",
+        template="galera.yaml.j2", storage="10Gi", service="haproxy",
         secrets=(SecretSpec("galera-credentials",
                             {"root-password": ("k8s_galera_root", "password")}),),
     ),

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oaas_lab.adapters import sql
-from oaas_lab.components.observing import describe, unreachable, why
+from oaas_lab.components.observing import as_evidence, unreachable, verdict, why
 from oaas_lab.components.spec import Component, K8sNeeds, Role, SecretSpec, Spec
 from oaas_lab.credentials import GALERA_APP_DATABASE, GALERA_APP_SECRET, GALERA_APP_USER
 from oaas_lab.kernel.lab import Lab
-from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.results import CheckResult
 from oaas_lab.secrets import SecretStore
 
 ENTRY = Component(
@@ -47,12 +47,9 @@ def ready(observed: Mapping[str, RoundTrip | str], expected: int) -> CheckResult
             problems.append(f"{pod}: wrote {trip.wrote!r} but read {trip.read!r}")
     if len(observed) != expected:
         problems.append(f"{len(observed)} proxies answered, expected {expected}")
-    evidence = {pod: t.__dict__ if isinstance(t, RoundTrip) else t for pod, t in observed.items()}
-    if problems:
-        return failed("haproxy", describe(problems),
-                      hint=f"read the haproxy logs and its stats page on port "
-                           f"{ENTRY.ports['stats']}", proxies=evidence)
-    return passed("haproxy", f"write and read through {expected} proxies", proxies=evidence)
+    return verdict("haproxy", problems,
+                   hint=f"read the haproxy logs and its stats page on port {ENTRY.ports['stats']}",
+                   ok=f"write and read through {expected} proxies", proxies=as_evidence(observed))
 
 
 def observe(lab: Lab, store: SecretStore) -> dict[str, RoundTrip | str]:
@@ -84,7 +81,7 @@ SPEC: Spec[RoundTrip] = Spec(
     ready=ready,
     local="haproxy:HaproxyDriver",
     k8s=K8sNeeds(
-        template="haproxy.yaml.j2", image="haproxy",
+        template="haproxy.yaml.j2",
         secrets=(SecretSpec("haproxy-credentials",
                             {"stats-password": ("k8s_haproxy_stats", "password")}),),
     ),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from oaas_lab.adapters import memcache
-from oaas_lab.components.observing import describe, unreachable, why
+from oaas_lab.components.observing import as_evidence, unreachable, verdict, why
 from oaas_lab.components.spec import Component, K8sNeeds, Role, Spec
 from oaas_lab.kernel.lab import Lab
-from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.results import CheckResult
 from oaas_lab.secrets import SecretStore
 
 ENTRY = Component(
@@ -28,11 +28,8 @@ def ready(observed: Mapping[str, Stats | str], expected: int) -> CheckResult:
     problems = [f"{pod}: {reason}" for pod, reason in unreachable(observed).items()]
     if len(observed) != expected:
         problems.append(f"{len(observed)} members answered, expected {expected}")
-    evidence = {pod: dict(s) if not isinstance(s, str) else s for pod, s in observed.items()}
-    if problems:
-        return failed("memcached", describe(problems), hint="read the memcached logs",
-                      members=evidence)
-    return passed("memcached", f"{expected} members answer stats", members=evidence)
+    return verdict(ENTRY.name, problems, hint="read the memcached logs",
+                   ok=f"{expected} members answer stats", members=as_evidence(observed))
 
 
 def observe(lab: Lab, store: SecretStore) -> dict[str, Stats | str]:
@@ -53,5 +50,5 @@ SPEC: Spec[Stats] = Spec(
     observe=observe,
     ready=ready,
     local="memcached:MemcachedDriver",
-    k8s=K8sNeeds(template="memcached.yaml.j2", image="memcached"),
+    k8s=K8sNeeds(template="memcached.yaml.j2"),
 )

@@ -5,10 +5,13 @@ An observation of a member is either what it answered or a string saying why it 
 
 from __future__ import annotations
 
+import dataclasses
 import secrets as _random
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack, suppress
 
 from oaas_lab.kernel.lab import Lab, PodState
+from oaas_lab.kernel.results import CheckResult, failed, passed
 
 WRITE_TIMEOUT = 2.0
 """Seconds one probe write may take before it counts as failed (probes must not hang)."""
@@ -44,3 +47,31 @@ def running_addresses(lab: Lab, component: str) -> list[str]:
     pods = lab.members(component)
     pods.sort(key=lambda p: p.state != PodState.RUNNING)
     return [lab.address(p.name) for p in pods]
+
+
+def verdict(name: str, problems: Sequence[str], *, hint: str, ok: str,
+            **evidence: object) -> CheckResult:
+    """A judge's result: failed with the problems on one line and what to read, or passed."""
+    if problems:
+        return failed(name, describe(problems), hint=hint, **evidence)
+    return passed(name, ok, **evidence)
+
+
+def as_evidence(observed: Mapping[str, object]) -> dict[str, object]:
+    """Per member, its view as plain data (dataclasses and mappings to dicts) or why not."""
+    out: dict[str, object] = {}
+    for pod, view in observed.items():
+        if dataclasses.is_dataclass(view) and not isinstance(view, type):
+            out[pod] = dataclasses.asdict(view)
+        elif isinstance(view, Mapping):
+            out[pod] = dict(view)
+        else:
+            out[pod] = view
+    return out
+
+
+def close_quietly(stack: ExitStack | None) -> None:
+    """Close what a writer held open; a connection that is already gone is no error."""
+    if stack is not None:
+        with suppress(Exception):
+            stack.close()

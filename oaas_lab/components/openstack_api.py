@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 
 from oaas_lab import components
 from oaas_lab.adapters import http
-from oaas_lab.components.observing import describe
+from oaas_lab.components.observing import verdict
 from oaas_lab.components.spec import Component, K8sNeeds, OsWorkload, Spec, Writing
 from oaas_lab.errors import LabError, UserError
 from oaas_lab.kernel.lab import Lab, PodState
-from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.results import CheckResult
 from oaas_lab.openstack import client
 from oaas_lab.secrets import Secret, SecretStore
 
@@ -65,10 +65,8 @@ def members_work(component: str) -> Judge:
         problems = [f"{p}: {w}" for p, w in sorted(bad.items())]
         if len(observed) != expected:
             problems.append(f"{len(observed)} members answered, expected {expected}")
-        if problems:
-            return failed(component, describe(problems),
-                          hint="read the pod's log (`oaas-lab logs POD`)", members=dict(observed))
-        return passed(component, f"{expected} member(s) work", members=dict(observed))
+        return verdict(component, problems, hint="read the pod's log (`oaas-lab logs POD`)",
+                       ok=f"{expected} member(s) work", members=dict(observed))
 
     return judge
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from oaas_lab.adapters import amqp
 from oaas_lab.components.observing import (
     WRITE_TIMEOUT,
-    describe,
+    as_evidence,
+    close_quietly,
     error_text,
     run_id,
     running_addresses,
     unreachable,
+    verdict,
     why,
 )
 from oaas_lab.components.spec import (
@@ -110,12 +112,8 @@ def membership(observed: Mapping[str, RabbitView | str], expected: int) -> Check
         problems.append("nodes disagree on the cluster's members")
     if len(observed) != expected:
         problems.append(f"{len(observed)} members known to the lab, expected {expected}")
-    evidence = {pod: v.__dict__ if isinstance(v, RabbitView) else v
-                for pod, v in observed.items()}
-    if problems:
-        return failed(name, describe(problems), hint="read the rabbitmq member logs",
-                      members=evidence)
-    return passed(name, f"{expected} nodes running, no partition", members=evidence)
+    return verdict(name, problems, hint="read the rabbitmq member logs",
+                   ok=f"{expected} nodes running, no partition", members=as_evidence(observed))
 
 
 def quorum(observed: Mapping[str, RabbitView | str], total: int) -> CheckResult:
@@ -257,9 +255,7 @@ class QueuePublishes:
 
     def close(self) -> None:
         stack, self._stack, self._channel = self._stack, None, None
-        if stack is not None:
-            with suppress(Exception):
-                stack.close()
+        close_quietly(stack)
 
 
 def writer(lab: Lab, store: SecretStore, how: Writing) -> QueuePublishes:
@@ -292,7 +288,7 @@ SPEC: Spec[RabbitView] = Spec(
     writer=writer,
     local="rabbitmq:RabbitmqDriver",
     k8s=K8sNeeds(
-        template="rabbitmq.yaml.j2", image="rabbitmq", storage="5Gi",
+        template="rabbitmq.yaml.j2", storage="5Gi",
         after_scale_in=forget_nodes,
         secrets=(SecretSpec(
             "rabbitmq-credentials",

@@ -137,7 +137,8 @@ class K8sNeeds:
 
     template: str
     image: str = ""
-    """The image recipe it runs when a release does not name one for it."""
+    """The image recipe it runs when a release does not name one for it (the releases pin
+    every image of the components they were qualified with)."""
     storage: str = "1Gi"
     service: str = ""
     """The Service clients use, when it is another component's (Galera is reached by HAProxy)."""
