@@ -173,7 +173,9 @@ def scale(ctx: CliContext, component: str, replicas: int) -> None:
     with live_progress(ctx.console) as progress:
         lab.scale(component, replicas, progress=progress)
     ctx.console.print(f"{component} scaled to {replicas}")
-    rows = [r for r in lab.status() if r.component in {component, "haproxy"}]
+    # The scaled component and what depends on it directly (HAProxy follows Galera's members).
+    shown = {component} | {c.name for c in known.values() if component in c.depends_on}
+    rows = [r for r in lab.status() if r.component in shown]
     ctx.console.print(status_table(rows, f"lab {ctx.config.name}"))
 
 

@@ -112,8 +112,14 @@ def membership(observed: Mapping[str, RabbitView | str], expected: int) -> Check
         problems.append("nodes disagree on the cluster's members")
     if len(observed) != expected:
         problems.append(f"{len(observed)} members known to the lab, expected {expected}")
+    # The cluster as the first answering node sees it, in rabbitmqctl's own words.
+    first = next((v for _, v in sorted(views.items())), None)
+    summary: dict[str, object] = (
+        {"running_nodes": list(first.running), "disk_nodes": list(first.nodes)}
+        if first is not None else {"error": "no node answered cluster_status"})
     return verdict(name, problems, hint="read the rabbitmq member logs",
-                   ok=f"{expected} nodes running, no partition", members=as_evidence(observed))
+                   ok=f"{expected} nodes running, no partition", members=as_evidence(observed),
+                   cluster_status=summary)
 
 
 def quorum(observed: Mapping[str, RabbitView | str], total: int) -> CheckResult:

@@ -52,7 +52,6 @@ FRONT = "haproxy"
 """The component whose first member fronts the APIs and the database."""
 
 
-
 # --- where things are ----------------------------------------------------------------------------
 
 
@@ -683,7 +682,6 @@ def _bridges(runner: PodRunner, pod: str, paths: ovs.OvsPaths) -> CheckResult:
     if error.stdout.strip() not in ("[]", ""):
         return failed(pod, f"{PROVIDER_IFNAME}: {error.stdout.strip()}")
     return passed(pod, "br-int and br-provider up")
-
 
 
 def port(component: str) -> int:
