@@ -58,6 +58,8 @@ class Component:
     min_replicas: int = 1
     description: str = ""
     ready_timeout: float = 180.0
+    poll_interval: float = 1.0
+    """Seconds between two readiness observations while ``up`` waits for the component."""
     front: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 

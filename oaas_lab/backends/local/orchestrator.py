@@ -193,7 +193,8 @@ class Orchestrator:
                 report(component, f"waiting: {result.detail}")
 
         result, _ = until(lambda: self.lab.check(component),
-                          timeout=self.lab.config.ready_timeout(component), interval=1.0,
+                          timeout=self.lab.config.ready_timeout(component),
+                          interval=components.by_name()[component].poll_interval,
                           progress=on_poll)
         if not result.ok:
             pods = self.lab.state().members(component)
