@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
@@ -79,6 +80,8 @@ def membership(lab: Lab, store: SecretStore, component: str) -> CheckResult:
     return spec(component).check(lab, store)
 
 
-def quorum(lab: Lab, store: SecretStore, component: str) -> CheckResult:
-    """A majority of the component's members work together (some may be down)."""
-    return spec(component).check_quorum(lab, store)
+def quorum(lab: Lab, store: SecretStore, component: str,
+           without: Collection[str] = ()) -> CheckResult:
+    """A majority of the component's members work together (some may be down); members in
+    ``without`` do not count."""
+    return spec(component).check_quorum(lab, store, without)

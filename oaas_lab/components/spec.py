@@ -11,7 +11,7 @@ the client a probe uses; ``local`` and ``k8s`` say what each backend needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -187,12 +187,15 @@ class Spec(Generic[V]):
             return failed(self.name, "no members", hint="run `oaas-lab up`")
         return self.ready(self.observe(lab, store), expected)
 
-    def check_quorum(self, lab: Lab, store: SecretStore) -> CheckResult:
-        """A majority of the members work together (some may be down)."""
+    def check_quorum(self, lab: Lab, store: SecretStore,
+                     without: Collection[str] = ()) -> CheckResult:
+        """A majority of the members work together (some may be down). Members in ``without``
+        (the ones a fault hit) do not count, even if they are back already."""
         if self.quorum is None:
             raise UserError(f"{self.name} is not a quorum component",
                             hint="quorum components are etcd, galera and rabbitmq")
-        return self.quorum(self.observe(lab, store), len(lab.members(self.name)))
+        observed = {pod: v for pod, v in self.observe(lab, store).items() if pod not in without}
+        return self.quorum(observed, len(lab.members(self.name)))
 
     def check_lost_quorum(self, lab: Lab, store: SecretStore) -> CheckResult:
         """No reachable member acts as the cluster without a majority."""
