@@ -82,6 +82,19 @@ class K8sSettings(_Strict):
     context: str | None = Field(default=None, description="kubeconfig context to use")
     namespace: str = Field(default="oaas", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     storage_class: str | None = Field(default=None, description="StorageClass of the volumes")
+    openstack: bool = Field(
+        default=True,
+        description="deploy the OpenStack tier too (false: the infrastructure tier only)",
+    )
+    cluster: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9]{0,5}$",
+        description=(
+            "the embedded cluster this lab runs on (the lab name it was started with, "
+            "`oaas-lab --name NAME cluster up`): its admin kubeconfig unless kubeconfig is "
+            "given, and a killed member's container is SIGKILLed on its node, as a crash"
+        ),
+    )
 
 
 DEFAULT_CLUSTER_SUBNET = "172.31.90.0/24"

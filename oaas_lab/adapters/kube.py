@@ -30,6 +30,8 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Service"): ("services", True),
     ("v1", "Pod"): ("pods", True),
     ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
+    ("v1", "PersistentVolume"): ("persistentvolumes", False),
+    ("storage.k8s.io/v1", "StorageClass"): ("storageclasses", False),
     ("v1", "Event"): ("events", True),
     ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
@@ -112,6 +114,7 @@ class Kube:
                 f"unusable kubeconfig ({exc})", "give --kubeconfig PATH or set k8s.context",
             ) from None
         self.host = str(cfg.host)
+        self._cfg = cfg
         self._api = client.ApiClient(cfg)
 
     def _call(self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (),
@@ -238,7 +241,10 @@ class Kube:
         from kubernetes import client
         from kubernetes.stream import stream
 
-        core = client.CoreV1Api(self._api)
+        # stream() swaps the client's call_api for a websocket one while it runs: on a client
+        # of its own, so that requests from other threads never take that path.
+        ws_client = client.ApiClient(self._cfg)
+        core = client.CoreV1Api(ws_client)
         kwargs: dict[str, Any] = {"command": list(argv), "stdout": True, "stderr": True,
                                   "stdin": False, "tty": False, "_preload_content": False}
         if container:
@@ -251,6 +257,8 @@ class Kube:
             ws.close()
         except Exception as exc:  # websocket and API errors alike: the lab failed, say how
             raise LabError(f"exec in {namespace}/{pod} failed: {exc}") from None
+        finally:
+            ws_client.close()  # type: ignore[no-untyped-call]
         if code is None:
             return CommandResult(tuple(argv), 124, out, err + f"\ntimed out after {timeout:.0f}s")
         return CommandResult(tuple(argv), int(code), out, err)

@@ -80,6 +80,8 @@ def controller_manager_argv(topology: Topology, pki: Pki, bin_dir: Path,
         f"--service-account-private-key-file={pki.key(SERVICE_ACCOUNT)}",
         "--use-service-account-credentials=true",
         "--allocate-node-cidrs=false",
+        # Claims get a directory on this host (cluster/storage.py): every node is on it.
+        "--enable-hostpath-provisioner=true",
         f"--flex-volume-plugin-dir={plugin_dir}",
         f"--service-cluster-ip-range={topology.service_cidr}",
         f"--cluster-name={topology.name}",

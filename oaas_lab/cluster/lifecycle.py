@@ -31,7 +31,7 @@ from typing import Any
 from oaas_lab import images
 from oaas_lab.adapters import iproute, shell
 from oaas_lab.adapters.kube import Kube
-from oaas_lab.cluster import build, controlplane, dns, host
+from oaas_lab.cluster import build, controlplane, dns, host, storage
 from oaas_lab.cluster import node as nodes
 from oaas_lab.cluster.pki import Pki
 from oaas_lab.cluster.topology import CONTROL_PLANE_ROLE, Node, Topology, plan, split_nodes
@@ -258,7 +258,7 @@ class EmbeddedCluster:
         self._wait("nodes Ready", self._nodes_ready)
         self._label_control_plane()
         kube = self.kube()
-        for obj in dns.objects(self.topology, built["coredns"].ref):
+        for obj in [*storage.objects(), *dns.objects(self.topology, built["coredns"].ref)]:
             kube.apply(obj)
         self._wait("cluster DNS Ready", self._dns_ready)
         return self.status()
@@ -349,6 +349,23 @@ class EmbeddedCluster:
             self._load_images(containerd, self.files(node), wanted)
             done.append(node.name)
         return done
+
+    def kill_container(self, node_name: str, container_id: str) -> None:
+        """SIGKILL every process of one container on ``node_name``, as a crash would end it:
+        the kubelet restarts it in the same pod, its volumes and address unchanged."""
+        node = next((n for n in self.topology.nodes if n.name == node_name), None)
+        if node is None:
+            raise UserError(f"cluster {self.config.name!r} has no node {node_name!r}",
+                            hint=f"nodes: {', '.join(n.name for n in self.topology.nodes)}")
+        containerd = self.state().daemon(node.name, "containerd")
+        if containerd is None or not containerd.alive():
+            raise LabError(f"{node.name}: containerd is not running", hint="oaas-lab cluster up")
+        done = shell.run(self._ctr(containerd, self.files(node), "task", "kill", "--signal",
+                                   "SIGKILL", "--all", container_id), timeout=30, check=False)
+        if done.returncode != 0:
+            raise LabError(f"{node.name}: cannot kill container {container_id[:12]}: "
+                           f"{(done.stderr or done.stdout).strip()}",
+                           hint="it may have ended already; see `oaas-lab status`")
 
     def _label_control_plane(self) -> None:
         cp = self.topology.control_plane
@@ -496,6 +513,8 @@ class EmbeddedCluster:
             shutil.rmtree(self.files(node).root, ignore_errors=True)
         if purge:
             shutil.rmtree(self.dir, ignore_errors=True)
+            # The volumes' directories go with the cluster data that knew them.
+            shutil.rmtree(storage.PV_ROOT, ignore_errors=True)
         elif self.state_path.exists():
             self.state_path.unlink()
         return DownReport(stopped=stopped, left=left, restored=state.settings)

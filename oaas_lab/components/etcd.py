@@ -105,12 +105,12 @@ def observe(lab: Lab, store: SecretStore) -> dict[str, EtcdView | str]:
     """Each member's health, status and member list (etcd has no password in the lab)."""
     observed: dict[str, EtcdView | str] = {}
     for pod in lab.members(ENTRY.name):
-        endpoint = f"{lab.address(pod.name)}:{CLIENT_PORT}"
         try:
+            endpoint = f"{lab.address(pod.name)}:{CLIENT_PORT}"
             status = etcd.status(endpoint)
             members = etcd.members(endpoint)
             healthy = etcd.health(endpoint)
-        except (etcd.Error, etcd.EtcdError, ValueError) as exc:
+        except (etcd.Error, etcd.EtcdError, ValueError, LabError) as exc:
             observed[pod.name] = f"{type(exc).__name__}: {exc}"
             continue
         observed[pod.name] = EtcdView(

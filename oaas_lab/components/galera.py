@@ -38,6 +38,9 @@ from oaas_lab.credentials import (
 from oaas_lab.credentials import (
     GALERA_APP_USER as SQL_USER,
 )
+from oaas_lab.credentials import (
+    GALERA_ROOT_SECRET as ROOT_SECRET,
+)
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.kernel.results import CheckResult, failed, passed
@@ -154,7 +157,7 @@ def observe(lab: Lab, store: SecretStore) -> dict[str, GaleraObservation]:
             with sql.connect(lab.address(pod.name), user=SQL_USER, password=password,
                              timeout=3.0) as conn:
                 observed[pod.name] = sql.status(conn)
-        except sql.Error as exc:
+        except (sql.Error, LabError) as exc:
             observed[pod.name] = f"{type(exc).__name__}: {exc}"
     return observed
 
@@ -335,7 +338,9 @@ SPEC: Spec[Mapping[str, str]] = Spec(
     local="galera:GaleraDriver",
     k8s=K8sNeeds(
         template="galera.yaml.j2", storage="10Gi", service="haproxy",
+        # The application user is the one the judges and the probe use, on both labs.
         secrets=(SecretSpec("galera-credentials",
-                            {"root-password": ("k8s_galera_root", "password")}),),
+                            {"root-password": (ROOT_SECRET, "password"),
+                             "app-password": (SQL_SECRET, "password")}),),
     ),
 )

@@ -15,6 +15,7 @@ from oaas_lab.adapters import sql
 from oaas_lab.components.observing import as_evidence, unreachable, verdict, why
 from oaas_lab.components.spec import Component, K8sNeeds, Role, SecretSpec, Spec
 from oaas_lab.credentials import GALERA_APP_DATABASE, GALERA_APP_SECRET, GALERA_APP_USER
+from oaas_lab.errors import LabError
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.kernel.results import CheckResult
 from oaas_lab.secrets import SecretStore
@@ -70,7 +71,7 @@ def observe(lab: Lab, store: SecretStore) -> dict[str, RoundTrip | str]:
                                        "WHERE proxy = %s", (pod.name,))
             observed[pod.name] = RoundTrip(token, rows[0][0] if rows else None,
                                            rows[0][1] if rows else None)
-        except sql.Error as exc:
+        except (sql.Error, LabError) as exc:
             observed[pod.name] = why(exc)
     return observed
 

@@ -40,7 +40,7 @@ def observe(lab: Lab, store: SecretStore) -> dict[str, Stats | str]:
             stats = memcache.stats(lab.address(pod.name), port=ENTRY.port)
             observed[pod.name] = {"uptime": str(stats.get("uptime")),
                                   "version": str(stats.get("version"))}
-        except memcache.Error as exc:
+        except memcache.Error as exc:  # every exception, an unknown address included
             observed[pod.name] = why(exc)
     return observed
 

@@ -36,6 +36,7 @@ from oaas_lab.components.spec import (
     Writing,
     majority,
 )
+from oaas_lab.credentials import RABBITMQ_COOKIE_SECRET as COOKIE_SECRET
 from oaas_lab.credentials import RABBITMQ_SECRET as AMQP_SECRET
 from oaas_lab.credentials import RABBITMQ_USER as AMQP_USER
 from oaas_lab.errors import LabError
@@ -146,7 +147,7 @@ def _login(lab: Lab, pod: str, password: Secret) -> str:
     try:
         with amqp.channel(lab.address(pod), user=AMQP_USER, password=password, timeout=3.0):
             return "ok"
-    except (amqp.Error, OSError) as exc:
+    except (amqp.Error, OSError, LabError) as exc:
         return why(exc)
 
 
@@ -306,12 +307,12 @@ SPEC: Spec[RabbitView] = Spec(
         secrets=(SecretSpec(
             "rabbitmq-credentials",
             {
-                "erlang-cookie": ("k8s_rabbitmq_cookie", "erlang_cookie"),
-                "openstack-password": ("k8s_rabbitmq_openstack", "password"),
+                "erlang-cookie": (COOKIE_SECRET, "erlang_cookie"),
+                "openstack-password": (AMQP_SECRET, "password"),
             },
             files={
                 "default-user.conf":
-                    "default_user = openstack\ndefault_pass = {openstack-password}\n",
+                    f"default_user = {AMQP_USER}\ndefault_pass = {{openstack-password}}\n",
             },
         ),),
     ),

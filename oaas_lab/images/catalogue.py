@@ -69,6 +69,9 @@ The release's ``local:`` pins (releases.yaml) are added to them, as the local la
 too (PyMySQL and pymemcache come with oaas-lab itself there; the services need both).
 """
 
+RABBITMQ_UID = 999
+"""The rabbitmq user's uid and gid in its image; the manifests run the pod as it."""
+
 PIP_VERSION = "26.3"
 """pip inside the virtualenv (Debian's 23.0 is upgraded first, as scripts/install-deps does)."""
 
@@ -187,7 +190,12 @@ RECIPES: tuple[Recipe, ...] = (
         name="rabbitmq",
         description="RabbitMQ from Debian's rabbitmq-server",
         packages=("rabbitmq-server", "procps"),
-        # Debian's wrapper switches to the rabbitmq user when started as root.
+        # A fixed uid, so that a pod can run as the rabbitmq user by number (runAsNonRoot
+        # cannot check a name): Debian's wrapper accepts root (it switches) or that user.
+        commands=(
+            f"usermod -u {RABBITMQ_UID} rabbitmq && groupmod -g {RABBITMQ_UID} rabbitmq"
+            " && chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /var/log/rabbitmq",
+        ),
         entrypoint=("/usr/sbin/rabbitmq-server",),
         env=_debian_env(),
     ),

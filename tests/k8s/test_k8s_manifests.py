@@ -251,10 +251,10 @@ def test_digest_and_registry_port_are_pinned(objects: list[dict[str, Any]]) -> N
     assert policy.pinned_images(objects).ok
 
 
-def test_missing_anti_affinity_fails(objects: list[dict[str, Any]]) -> None:
+def test_missing_quorum_spread_fails(objects: list[dict[str, Any]]) -> None:
     spec = _find(objects, "StatefulSet", "etcd")["spec"]["template"]["spec"]
-    del spec["affinity"]
-    result = policy.quorum_anti_affinity(objects)
+    del spec["topologySpreadConstraints"]
+    result = policy.quorum_spread(objects)
     assert not result.ok
     assert "StatefulSet/etcd" in result.detail
 

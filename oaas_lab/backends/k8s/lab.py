@@ -10,16 +10,19 @@ replicas after the quorum rule allows the count. Talks to the cluster only throu
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from oaas_lab import components
+from oaas_lab import components, images
 from oaas_lab.backends.k8s import pods as podinfo
 from oaas_lab.backends.k8s import render
 from oaas_lab.backends.k8s.api import KubeApi
 from oaas_lab.backends.k8s.deploy import Deployer, Event, lab_labels
+from oaas_lab.cluster.lifecycle import EmbeddedCluster
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, NotReadyError, UserError
 from oaas_lab.kernel.command import CommandResult
@@ -54,9 +57,20 @@ class K8sLab:
         self.name = config.name
         self.namespace = config.k8s.namespace
         self._api = api
+        self._embedded: EmbeddedCluster | None = None
         self._interval = interval
         self._clock = clock
         self._sleep = sleep
+
+    @property
+    def embedded(self) -> EmbeddedCluster | None:
+        """The embedded cluster this lab runs on (``k8s.cluster``), if it names one."""
+        name = self.config.k8s.cluster
+        if name is None:
+            return None
+        if self._embedded is None:
+            self._embedded = EmbeddedCluster(self.config.model_copy(update={"name": name}))
+        return self._embedded
 
     @property
     def api(self) -> KubeApi:
@@ -64,7 +78,10 @@ class K8sLab:
         if self._api is None:
             from oaas_lab.adapters.kube import Kube
 
-            self._api = Kube(self.config.k8s.kubeconfig, self.config.k8s.context,
+            kubeconfig = self.config.k8s.kubeconfig
+            if kubeconfig is None and self.embedded is not None:
+                kubeconfig = str(self.embedded.kubeconfig)
+            self._api = Kube(kubeconfig, self.config.k8s.context,
                              timeout=self.config.timeouts.command)
         return self._api
 
@@ -84,12 +101,34 @@ class K8sLab:
             progress=progress, interval=self._interval, clock=self._clock, sleep=self._sleep,
         )
 
+    def _prepare_embedded(self, progress: ProgressCallback | None) -> None:
+        """On the embedded cluster: start it if needed and give every node the images the
+        manifests run (built from the cache or now; what a node has is not loaded again)."""
+        embedded = self.embedded
+        if embedded is None:
+            return
+        started = self._clock()
+
+        def say(message: str) -> None:
+            if progress is not None:
+                progress("cluster", message, self._clock() - started)
+
+        embedded.progress = say
+        embedded.up()
+        built = images.build(render.image_recipes(self.config), release=self.config.release,
+                             cache_dir=Path(self.config.cache_dir), progress=progress)
+        embedded.load_images(built)
+
     def up(self, progress: ProgressCallback | None = None) -> UpReport:
-        """Apply what changed and wait for every component; a second call applies nothing."""
+        """Apply what changed and wait for every component; a second call applies nothing.
+
+        With ``k8s.cluster`` the embedded cluster is brought up first and loaded with the
+        images."""
         def forward(event: Event) -> None:
             if progress is not None:
                 progress(event.subject, f"{event.what}: {event.message}", event.elapsed)
 
+        self._prepare_embedded(progress)
         report = self.deployer(forward).deploy()
         judged = 0.0
         if self.judge_components:
@@ -163,10 +202,7 @@ class K8sLab:
     def status(self) -> list[ComponentStatus]:
         """Every component with a manifest, its pods, and whether all of them are ready."""
         out = []
-        templated = render.templates()
-        for comp in components.catalogue():
-            if comp.name not in templated:
-                continue
+        for comp in render.deployed(self.config):
             out.append(ComponentStatus(
                 component=comp.name,
                 desired=self.config.replicas(comp.name),
@@ -185,9 +221,15 @@ class K8sLab:
         return obj
 
     def kill(self, pod: str) -> None:
-        """Delete the pod with no grace period: its processes get SIGKILL, its controller
-        creates it again."""
-        self._pod(pod)
+        """End the member as a crash would. On the embedded cluster its main container's
+        processes get SIGKILL on their node and the kubelet restarts the container in the same
+        pod; elsewhere the pod is deleted with no grace period and its controller makes it
+        again (the kubelet may still send SIGTERM first)."""
+        obj = self._pod(pod)
+        container = podinfo.container_id(obj, self._component_of(pod))
+        if self.embedded is not None and container is not None:
+            self.embedded.kill_container(str(obj["spec"]["nodeName"]), container)
+            return
         self.api.delete("v1", "Pod", pod, self.namespace, grace_seconds=0)
 
     def _holds(self) -> dict[str, str]:
@@ -217,7 +259,12 @@ class K8sLab:
         holds = self._holds()
         holds[pod] = "stopped by oaas-lab"
         self._set_holds(holds)
-        self.api.delete("v1", "Pod", pod, self.namespace, grace_seconds=0)
+        # A crash first where the node can be reached: a stopped member must not leave its
+        # cluster cleanly (Galera would shrink to a Primary component of one).
+        with contextlib.suppress(LabError):
+            self.kill(pod)
+        if self.api.get("v1", "Pod", pod, self.namespace) is not None:
+            self.api.delete("v1", "Pod", pod, self.namespace, grace_seconds=0)
 
     def start(self, pod: str) -> None:
         """Release a held pod and restart it so it does not wait for the ConfigMap sync."""
@@ -229,12 +276,16 @@ class K8sLab:
             self.api.delete("v1", "Pod", pod, self.namespace, grace_seconds=0)
 
     def kill_node(self, node: str) -> list[str]:
-        """Delete, with no grace, every pod of this lab scheduled on ``node``."""
+        """Kill (see ``kill``) every running pod of this lab scheduled on ``node``."""
         objs = self.api.list("v1", "Pod", self.namespace, labels=lab_labels(self.name),
                              field_selector=f"spec.nodeName={node}")
-        names = sorted(str(o["metadata"]["name"]) for o in objs)
+        names = sorted(str(o["metadata"]["name"]) for o in objs
+                       if o.get("status", {}).get("phase") == "Running")
+        if not names:
+            raise UserError(f"lab {self.name!r} has no running pod on node {node!r}",
+                            hint="see the NODE column of `kubectl get pods -o wide`")
         for name in names:
-            self.api.delete("v1", "Pod", name, self.namespace, grace_seconds=0)
+            self.kill(name)
         return names
 
     def scale(self, component: str, replicas: int,

@@ -144,3 +144,13 @@ def job_done(obj: Obj) -> CheckResult:
     if failures > limit:
         return failed(name, f"{failures} failed runs", fatal=f"{name} out of retries")
     return failed(name, f"running ({failures} failed runs so far)")
+
+
+def container_id(pod: Obj, container: str) -> str | None:
+    """The runtime's id of ``container`` while it runs (``containerd://<id>`` without the
+    scheme), or None."""
+    for status in pod.get("status", {}).get("containerStatuses", []) or []:
+        if status.get("name") == container and "running" in (status.get("state") or {}):
+            raw = str(status.get("containerID") or "")
+            return raw.split("://", 1)[-1] or None
+    return None

@@ -127,26 +127,26 @@ def disruption_budgets(objects: Iterable[Obj]) -> CheckResult:
                    "quorum sets: maxUnavailable 1; others: maxUnavailable 1")
 
 
-def quorum_anti_affinity(objects: Iterable[Obj]) -> CheckResult:
-    """Quorum members must not share a node: a required anti-affinity on the hostname."""
+def quorum_spread(objects: Iterable[Obj]) -> CheckResult:
+    """Quorum members spread evenly over the nodes: a hard topology spread on the hostname
+    (maxSkew 1, DoNotSchedule), so no node holds two members while another holds none."""
     problems: list[str] = []
     for w in _workloads(objects):
         if not _is_quorum(w):
             continue
-        terms = (
-            _pod_spec(w).get("affinity", {}).get("podAntiAffinity", {})
-            .get("requiredDuringSchedulingIgnoredDuringExecution", [])
-        )
         labels = _pod_labels(w)
         if not any(
             t.get("topologyKey") == "kubernetes.io/hostname"
+            and t.get("maxSkew") == 1
+            and t.get("whenUnsatisfiable") == "DoNotSchedule"
             and _selects(t.get("labelSelector", {}), labels)
-            for t in terms
+            for t in _pod_spec(w).get("topologySpreadConstraints", [])
         ):
-            problems.append(f"{_ref(w)} has no required podAntiAffinity on kubernetes.io/hostname")
-    return _result("policy: quorum anti-affinity", problems,
-                   "quorum members are spread one per node",
-                   "add requiredDuringSchedulingIgnoredDuringExecution podAntiAffinity")
+            problems.append(f"{_ref(w)} has no hard topology spread on kubernetes.io/hostname")
+    return _result("policy: quorum spread", problems,
+                   "quorum members are spread evenly over the nodes",
+                   "add a topologySpreadConstraint: kubernetes.io/hostname, maxSkew 1, "
+                   "DoNotSchedule")
 
 
 def probes(objects: Iterable[Obj]) -> CheckResult:
@@ -241,7 +241,7 @@ def pinned_images(objects: Iterable[Obj]) -> CheckResult:
 CHECKS: tuple[Callable[[Iterable[Obj]], CheckResult], ...] = (
     quorum_replicas,
     disruption_budgets,
-    quorum_anti_affinity,
+    quorum_spread,
     probes,
     resource_requests,
     no_secrets_in_configmaps,

@@ -26,9 +26,9 @@ from typing import Any
 import jinja2
 import yaml
 
-from oaas_lab import components, images, releases
+from oaas_lab import components, credentials, images, releases
 from oaas_lab.backends.k8s import openstack
-from oaas_lab.components.spec import Component, K8sNeeds, SecretSpec
+from oaas_lab.components.spec import Component, K8sNeeds, SecretSpec, Tier
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import ConfigError, UserError
 from oaas_lab.openstack import config as osconf
@@ -54,6 +54,14 @@ def templates() -> dict[str, str]:
     """Component -> its template, from the component specs. A component without one is
     reported as skipped, not guessed."""
     return {s.name: s.k8s.template for s in components.specs() if s.k8s is not None}
+
+
+def deployed(config: LabConfig) -> list[Component]:
+    """The components this lab deploys: every one with a template, in catalogue order, the
+    OpenStack tier only when ``k8s.openstack`` is on."""
+    known = templates()
+    return [c for c in components.catalogue() if c.name in known
+            and (config.k8s.openstack or c.tier is not Tier.OPENSTACK)]
 
 
 HELPER_IMAGES = ("busybox",)
@@ -205,6 +213,18 @@ def _images(release: releases.Release, names: Iterable[str]) -> dict[str, str]:
     return refs
 
 
+def image_recipes(config: LabConfig, release_name: str | None = None) -> list[str]:
+    """The oaas-lab image recipes this lab's manifests run, in first-use order."""
+    release = releases.get(release_name or config.release)
+    defaults = {s.name: s.k8s.image for s in components.specs() if s.k8s and s.k8s.image}
+    out: list[str] = []
+    for key in _image_keys(deployed(config)):
+        recipe = release.images.get(key) or defaults.get(key) or key
+        if recipe not in out:
+            out.append(recipe)
+    return out
+
+
 def _needs(component: str) -> K8sNeeds:
     needs = components.spec(component).k8s
     if needs is None:
@@ -295,7 +315,7 @@ def render(config: LabConfig, release_name: str | None = None,
     is_masked = secret_value is None
     ns = config.k8s.namespace
     known = templates()
-    comps = [c for c in components.catalogue() if c.name in known]
+    comps = deployed(config)
     skipped = tuple(c.name for c in components.catalogue() if c.name not in known)
     refs = _images(release, _image_keys(comps))
     views = {c.name: _view(config, c) for c in comps}
@@ -307,6 +327,8 @@ def render(config: LabConfig, release_name: str | None = None,
         "storage_class": config.k8s.storage_class,
         "cluster_domain": CLUSTER_DOMAIN,
         "role_label": ROLE_LABEL,
+        "app_user": credentials.GALERA_APP_USER,
+        "app_database": credentials.GALERA_APP_DATABASE,
         "galera_slots": max(9, views["galera"].replicas) if "galera" in views else 9,
         "memcached_servers": [
             f"memcached-{i}.memcached.{ns}.svc.{CLUSTER_DOMAIN}:"
