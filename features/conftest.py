@@ -121,13 +121,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Among the scenarios, the OpenStack ones first: the infrastructure scenarios then break
     what they stand on. Tests outside ``features/`` keep their place (before the lab is up)."""
     prefix = features_prefix(config)
+    missing = missing_tier(config)
 
     def order(item: pytest.Item) -> tuple[int, int]:
         if not item.nodeid.startswith(prefix):
             return (0, 0)
-        return (1, 0 if OPENSTACK_TAGS & {m.name for m in item.iter_markers()} else 1)
+        return (1, 0 if is_openstack(item) else 1)
 
     items.sort(key=order)
+    if missing is None:
+        return
+    for item in items:
+        if item.nodeid.startswith(prefix) and is_openstack(item):
+            item.add_marker(pytest.mark.skip(reason=missing))
+
+
+def is_openstack(item: pytest.Item) -> bool:
+    return bool(OPENSTACK_TAGS & {m.name for m in item.iter_markers()})
+
+
+def missing_tier(config: pytest.Config) -> str | None:
+    """Why the OpenStack scenarios cannot run on this lab, or None when they can."""
+    if config.option.collectonly:
+        return None
+    cfg = lab_config(config)
+    if cfg.lab == "k8s" and not cfg.k8s.openstack:
+        return (f"lab {cfg.name!r} deploys the infrastructure tier only (k8s.openstack: false): "
+                "no keystone, glance, placement, nova, neutron or horizon to test")
+    return None
 
 
 @pytest.fixture(scope="session")

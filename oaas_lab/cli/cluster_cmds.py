@@ -11,7 +11,7 @@ from rich.table import Table
 
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.cluster import build
-from oaas_lab.cluster.lifecycle import EmbeddedCluster
+from oaas_lab.cluster.lifecycle import EmbeddedCluster, cluster_config
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.results import CheckResult
 
@@ -60,13 +60,14 @@ def build_cmd(ctx: CliContext) -> None:
 def up(ctx: CliContext, nodes: int | None) -> None:
     """Start the cluster: control plane on k8s-cp, containerd + kubelet + kube-proxy per node."""
     started = time.monotonic()
-    embedded = EmbeddedCluster(ctx.config, _progress(ctx), nodes=nodes)
+    embedded = EmbeddedCluster(cluster_config(ctx.config), _progress(ctx), nodes=nodes)
+    name = embedded.config.name
     results = embedded.up()
-    ctx.console.print(results_table(results, f"cluster {ctx.config.name}"))
+    ctx.console.print(results_table(results, f"cluster {name}"))
     if not all(r.ok for r in results):
         raise LabError("the cluster is up but not everything is ready",
                        hint="see the table above; oaas-lab cluster status")
-    ctx.console.print(f"cluster {ctx.config.name!r} is up in {time.monotonic() - started:.1f}s;"
+    ctx.console.print(f"cluster {name!r} is up in {time.monotonic() - started:.1f}s;"
                       f" kubeconfig: {embedded.kubeconfig}", markup=False)
 
 
@@ -75,9 +76,9 @@ def up(ctx: CliContext, nodes: int | None) -> None:
 @pass_ctx
 def status(ctx: CliContext, verbose_readyz: bool) -> None:
     """The control plane, every node (conditions, why not Ready) and cluster DNS."""
-    embedded = EmbeddedCluster(ctx.config)
+    embedded = EmbeddedCluster(cluster_config(ctx.config))
     results = embedded.status()
-    ctx.console.print(results_table(results, f"cluster {ctx.config.name}"))
+    ctx.console.print(results_table(results, f"cluster {embedded.config.name}"))
     if verbose_readyz:
         for result in results:
             if "readyz" in result.evidence:
@@ -92,9 +93,10 @@ def status(ctx: CliContext, verbose_readyz: bool) -> None:
 @pass_ctx
 def down(ctx: CliContext, purge: bool) -> None:
     """Stop the cluster; no process, namespace, link, mount or cgroup of it stays behind."""
-    report = EmbeddedCluster(ctx.config).down(purge=purge)
+    embedded = EmbeddedCluster(cluster_config(ctx.config))
+    report = embedded.down(purge=purge)
     restored = ", ".join(f"{k}={v}" for k, v in report.restored.items()) or "none changed"
-    ctx.console.print(f"cluster {ctx.config.name!r} is down: {report.stopped} processes "
+    ctx.console.print(f"cluster {embedded.config.name!r} is down: {report.stopped} processes "
                       f"stopped; host settings restored: {restored}", markup=False)
     if report.left:
         raise LabError(f"left behind: {'; '.join(report.left)}",

@@ -15,7 +15,7 @@ from rich.table import Table
 from oaas_lab import images, releases
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.cluster import build as cluster_build
-from oaas_lab.cluster.lifecycle import EmbeddedCluster
+from oaas_lab.cluster.lifecycle import EmbeddedCluster, cluster_config
 from oaas_lab.errors import OaasLabError, UserError
 
 
@@ -158,7 +158,7 @@ def load(ctx: CliContext, names: tuple[str, ...], release: str | None) -> None:
     of the embedded cluster (``oaas-lab cluster up`` first)."""
     inputs = _coredns_input(ctx, {})
     chosen = _cached_images(ctx, names, release, inputs)
-    done = EmbeddedCluster(ctx.config).load_images(chosen)
+    done = EmbeddedCluster(cluster_config(ctx.config)).load_images(chosen)
     ctx.console.print(f"{len(chosen)} images on {len(done)} nodes: {', '.join(done)}",
                       markup=False, highlight=False)
 

@@ -23,7 +23,8 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,13 @@ class Daemon:
     def alive(self) -> bool:
         """True while the very process that was started still runs."""
         return _starttime(self.pid) == self.starttime
+
+
+def cluster_config(config: LabConfig) -> LabConfig:
+    """The configuration of the embedded cluster that ``config`` means: a ``k8s`` lab naming
+    ``k8s.cluster`` runs on the cluster of that name; any other lab's cluster has its own."""
+    name = config.k8s.cluster if config.lab == "k8s" else None
+    return config if name is None else config.model_copy(update={"name": name})
 
 
 def _starttime(pid: int) -> int | None:
@@ -336,19 +344,42 @@ class EmbeddedCluster:
                      built: Iterable[images.Built]) -> None:
         images.load(built, files.containerd_socket, enter=nodes.join(containerd.pid, []))
 
-    def load_images(self, built: Iterable[images.Built]) -> list[str]:
-        """Import ``built`` into every node's containerd (what it lacks); the nodes done."""
+    def load_images(self, built: Iterable[images.Built],
+                    placement: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+                    ) -> list[str]:
+        """Import ``built`` into the nodes' containerd (what each lacks); the nodes done.
+
+        ``placement`` maps an image reference to the node selectors of the pods running it: such
+        an image goes only to schedulable nodes one of them matches (an image it does not name
+        goes everywhere). Two nodes import at a time: an import is mostly decompression, and
+        this host has two cores."""
         state = self.state()
         wanted = list(built)
-        done = []
-        for node in self.topology.nodes:
+        where = placement or {}
+
+        def needed(node: Node) -> list[images.Built]:
+            def runs_here(image: images.Built) -> bool:
+                if image.ref not in where:
+                    return True
+                return not node.control_plane and any(
+                    all(node.labels.get(k) == v for k, v in sel.items())
+                    for sel in where[image.ref])
+            return [image for image in wanted if runs_here(image)]
+
+        work = [(node, needed(node)) for node in self.topology.nodes]
+        daemons = {}
+        for node, _ in work:
             containerd = state.daemon(node.name, "containerd")
             if containerd is None or not containerd.alive():
                 raise LabError(f"{node.name}: containerd is not running",
                                hint="oaas-lab cluster up")
-            self._load_images(containerd, self.files(node), wanted)
-            done.append(node.name)
-        return done
+            daemons[node.name] = containerd
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            loads = [pool.submit(self._load_images, daemons[node.name], self.files(node), todo)
+                     for node, todo in work if todo]
+            for load in loads:
+                load.result()
+        return [node.name for node, todo in work if todo]
 
     def kill_container(self, node_name: str, container_id: str) -> None:
         """SIGKILL every process of one container on ``node_name``, as a crash would end it:

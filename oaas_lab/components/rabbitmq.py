@@ -58,6 +58,45 @@ ENTRY = Component(
 )
 
 
+# Ra (2.2.0 in RabbitMQ 3.10.8) records which on-disk replica (a UID directory) serves which
+# quorum queue in ``names.dets``, a DETS table written back only every 500 ms, while the
+# replica's directory, ``config`` file and log are already on disk. A SIGKILL within that window
+# (every member killed within a second of the declaration, as a cold-restart test does) loses
+# the record but not the replica. On the next boot RabbitMQ finds the queue's name unregistered
+# and starts a brand-new, empty member under a new UID ("leader call - leader not known"); with
+# every member in that state the queue has only empty term-0 members, never elects a leader, and
+# its acknowledged messages stay orphaned in the old directories. Re-registering from the
+# replicas' ``config`` files before the VM starts brings the original members back. Only a name
+# that is unregistered and claimed by exactly one replica is touched. Both labs run it before
+# every broker start: with the Ra system directories as its arguments.
+REGISTRATION_REPAIR = r"""#!/usr/bin/env escript
+%% Re-register Ra replicas whose names.dets record a hard kill lost.
+-mode(compile).
+main(Dirs) -> lists:foreach(fun repair/1, Dirs).
+
+repair(Dir) ->
+    Claims = lists:append([claim(C) || C <- filelib:wildcard(filename:join([Dir, "*", "config"]))]),
+    Lost = [{Name, UId} || {Name, UId} <- Claims,
+                           length([N || {N, _} <- Claims, N =:= Name]) =:= 1],
+    case Lost of
+        [] -> ok;
+        _ ->
+            {ok, T} = dets:open_file(ra_names, [{file, filename:join(Dir, "names.dets")}]),
+            [begin
+                 ok = dets:insert(T, {Name, UId}),
+                 io:format("ra: re-registered ~s as ~s in ~s~n", [Name, UId, Dir])
+             end || {Name, UId} <- Lost, dets:lookup(T, Name) =:= []],
+            ok = dets:close(T)
+    end.
+
+claim(Config) ->
+    case file:consult(Config) of
+        {ok, [#{id := {Name, _Node}, uid := UId}]} -> [{Name, UId}];
+        _ -> []
+    end.
+"""
+
+
 @dataclass(frozen=True)
 class RabbitView:
     """One node's ``rabbitmqctl cluster_status`` (known nodes, running nodes, partitions,

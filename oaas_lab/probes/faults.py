@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from oaas_lab.errors import LabError, UserError
+from oaas_lab.errors import LabError, OaasLabError, UserError
 from oaas_lab.kernel.lab import Lab, PodState
 from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.kernel.wait import wait_for
@@ -107,8 +107,15 @@ class Faults:
     def start_stopped(self) -> list[str]:
         """Start every member this scenario stopped."""
         pods, self.stopped = self.stopped, []
+        errors: list[OaasLabError] = []
         for pod in pods:
-            self.lab.start(pod)
+            # One member that cannot be started must not leave the others down.
+            try:
+                self.lab.start(pod)
+            except OaasLabError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
         # Starting nothing is no event: "time since the last fault" must not restart.
         return self._record("start", pods) if pods else []
 

@@ -25,6 +25,8 @@ DEFAULT_INTERVAL = 0.2
 
 DEFAULT_MAX_ATTEMPTS = 3000
 DEFAULT_MAX_SECONDS = 300.0
+READ_BACK_SECONDS = 30.0
+"""How long a read-back that cannot connect is tried again before its error stands."""
 
 
 @dataclass(frozen=True)
@@ -278,11 +280,24 @@ class ProbeLoop:
         """Stop if needed, read back every acknowledged write, and record the lost ones."""
         result = self.stop()
         if result.verified is None:
-            present = self.target.read_back()
+            present = self._read_back()
             result = verify(result, self.acknowledged(), present)
             result = replace(result, acknowledged=len(self.acknowledged()))
             self._result = result
         return result
+
+    def _read_back(self, seconds: float = READ_BACK_SECONDS, pause: float = 2.0) -> set[int]:
+        """The target's read-back, tried again for up to ``seconds`` while it cannot connect:
+        a member restarting once more after a recovery may drop the first connection, and that
+        says nothing about the writes. Only the read is retried; what it finds is judged."""
+        deadline = self._clock() + seconds
+        while True:
+            try:
+                return self.target.read_back()
+            except Exception:  # any client error; the last one is raised at the deadline
+                if self._clock() + pause > deadline:
+                    raise
+                time.sleep(pause)
 
     def close(self) -> None:
         """Stop and release the target's connections."""

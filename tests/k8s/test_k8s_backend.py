@@ -18,7 +18,9 @@ from oaas_lab.kernel.lab import Lab, PodState
 
 NS = "oaas"
 READY = {"phase": "Running", "podIP": "10.244.1.7",
-         "conditions": [{"type": "Ready", "status": "True"}]}
+         "conditions": [{"type": "Ready", "status": "True"}],
+         "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0,
+                                "state": {"running": {}}}]}
 
 
 class FakeClock:
@@ -86,6 +88,20 @@ def test_status_and_members(server: FakeApiServer, lab: K8sLab) -> None:
     assert members[1].node == "controller-2"
     assert members[0].state is PodState.RUNNING
     assert lab.address("galera-0") == "10.244.1.7"
+
+
+def test_a_member_cut_off_from_its_quorum_still_runs(server: FakeApiServer, lab: K8sLab) -> None:
+    # A Galera member without a Primary component fails its readiness probe, but it runs: the
+    # majority-loss scenario writes to it to see it refuse.
+    labels = _labels("galera")
+    unready = {**READY, "conditions": [{"type": "Ready", "status": "False"}],
+               "containerStatuses": [{"name": "main", "ready": False, "restartCount": 0,
+                                      "state": {"running": {}}}]}
+    server.add_pod(NS, "galera-2", labels, unready)
+    server.add_pod(NS, "galera-1", labels, {"phase": "Pending", "initContainerStatuses": [{
+        "name": "hold", "ready": False, "restartCount": 0, "state": {"running": {}}}]})
+    states = {p.name: p.state for p in lab.members("galera")}
+    assert states == {"galera-1": PodState.STARTING, "galera-2": PodState.RUNNING}
 
 
 def test_kill_deletes_the_pod_without_grace(server: FakeApiServer, lab: K8sLab) -> None:

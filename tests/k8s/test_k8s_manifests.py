@@ -163,6 +163,20 @@ def test_every_image_comes_from_the_release(stacks: dict[str, render.Rendered]) 
         assert images.reference("galera", name) in used
 
 
+def test_image_placement_names_the_roles_that_run_each_image(
+    stacks: dict[str, render.Rendered],
+) -> None:
+    placement = render.image_placement(stacks["2026.2"])
+    controller = {"node-role.oaas-lab.io/controller": "true"}
+    assert controller in placement[images.reference("galera", "2026.2")]
+    assert placement[images.reference("etcd", "2026.2")] == [controller]
+    compute = placement[images.reference("nova-compute", "2026.2")]
+    assert compute
+    assert controller not in compute
+    every = {c["image"] for o in stacks["2026.2"].objects() for c in policy._containers(o)}
+    assert set(placement) == every
+
+
 def test_openstack_images_follow_the_release_and_infrastructure_images_do_not(
     stacks: dict[str, render.Rendered],
 ) -> None:

@@ -12,7 +12,7 @@ from cryptography.x509.oid import NameOID
 from oaas_lab.adapters import shell
 from oaas_lab.cluster import build, dns, host, lifecycle, pki, topology
 from oaas_lab.cluster import node as nodes
-from oaas_lab.config import ClusterSettings
+from oaas_lab.config import ClusterSettings, LabConfig
 from oaas_lab.errors import LabError, UserError
 
 UPSTREAM_GO_MOD = """module k8s.io/kubernetes
@@ -243,3 +243,14 @@ def test_a_missing_build_tool_is_a_result_not_an_exception():
     done = shell.stream(["no-such-tool-here"], on_line=lambda _l: None, timeout=5)
     assert done.returncode == 127
     assert "command not found" in done.stdout
+
+
+def test_a_k8s_lab_naming_a_cluster_acts_on_that_cluster():
+    k8s_lab = LabConfig.model_validate(
+        {"name": "kinfra", "lab": "k8s", "k8s": {"cluster": "oaas"}})
+    assert lifecycle.cluster_config(k8s_lab).name == "oaas"
+    assert lifecycle.cluster_config(k8s_lab).k8s.namespace == k8s_lab.k8s.namespace
+    # A lab that names no cluster, or a local lab, is its own cluster's name.
+    assert lifecycle.cluster_config(LabConfig(name="ci")).name == "ci"
+    local = LabConfig.model_validate({"name": "loc", "k8s": {"cluster": "oaas"}})
+    assert lifecycle.cluster_config(local).name == "loc"

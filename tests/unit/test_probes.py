@@ -9,6 +9,7 @@ import pytest
 from oaas_lab.components.galera import match_writer, rejoin_method
 from oaas_lab.errors import UserError
 from oaas_lab.kernel.lab import Pod
+from oaas_lab.probes import loop as loop_mod
 from oaas_lab.probes.faults import Faults
 from oaas_lab.probes.loop import (
     Attempt,
@@ -203,3 +204,36 @@ def test_lose_crashes_then_keeps_down_and_restore_starts_again():
 def test_pick_refuses_more_members_than_run():
     with pytest.raises(UserError, match="has 3 running members, cannot take 4"):
         Faults(RecordingLab()).pick("etcd", 4)  # type: ignore[arg-type]
+
+
+class RestartingStore(FlakyStore):
+    """Its read-back cannot connect ``unreachable`` times, as a member restarting once more."""
+
+    def __init__(self, unreachable: int) -> None:
+        super().__init__()
+        self.unreachable = unreachable
+
+    def read_back(self) -> set[int]:
+        if self.unreachable > 0:
+            self.unreachable -= 1
+            raise ConnectionError("lost connection to server during query")
+        return super().read_back()
+
+
+def test_the_read_back_is_tried_again_while_it_cannot_connect(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(loop_mod.time, "sleep", lambda s: now.__setitem__(0, now[0] + s))
+    store = RestartingStore(unreachable=2)
+    probe = ProbeLoop(store, interval=0.001, max_attempts=3, clock=lambda: now[0])
+    probe.start()
+    probe.stop_when_capped()
+    result = probe.verify()
+    assert result.verified == 3
+    assert result.lost == ()
+    # A read-back that never connects fails after its bound, with its own error.
+    never = ProbeLoop(RestartingStore(unreachable=10**6), interval=0.001, max_attempts=2,
+                      clock=lambda: now[0])
+    never.start()
+    never.stop_when_capped()
+    with pytest.raises(ConnectionError):
+        never.verify()

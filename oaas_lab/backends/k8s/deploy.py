@@ -181,6 +181,11 @@ class Deployer:
         workload is not ready in its timeout; the next waves are then not applied.
         """
         start = self.clock()
+        # A namespace still being deleted (a `down` just before) takes no new objects.
+        live_ns = self.api.get("v1", "Namespace", self.rendered.namespace)
+        if live_ns is not None and live_ns.get("metadata", {}).get("deletionTimestamp"):
+            self._emit("wait", f"Namespace/{self.rendered.namespace}", "still being deleted")
+            self._wait_namespace_gone(120.0)
         steps = {id(s.manifest): s for s in self.plan()}
         applied: list[str] = []
         unchanged: list[str] = []
@@ -207,6 +212,22 @@ class Deployer:
                         if m.kind != "Job":
                             ready[m.component] = seconds
         return DeployReport(tuple(applied), tuple(unchanged), ready, self.clock() - start)
+
+    def _wait_namespace_gone(self, timeout: float) -> None:
+        ns = self.rendered.namespace
+
+        def gone() -> CheckResult:
+            live = self.api.get("v1", "Namespace", ns)
+            if live is None:
+                return passed(f"Namespace/{ns}", "deleted")
+            phase = live.get("status", {}).get("phase", "")
+            return failed(f"Namespace/{ns}", f"still there ({phase})")
+
+        result, _ = until(gone, timeout=timeout, interval=self.interval, clock=self.clock,
+                          sleep=self.sleep)
+        if not result.ok:
+            raise NotReadyError("namespace", f"{result.name} was not deleted in {timeout:.0f}s: "
+                                f"{result.detail}", f"kubectl get namespace {ns} -o yaml")
 
     def _replace_job(self, m: Manifest) -> None:
         """A Job's pod template is immutable: a changed Job is deleted, then created again."""
@@ -284,11 +305,14 @@ class Deployer:
                 f" -c {container}" if container else "") + (" --previous" if restarted else "")
         return NotReadyError(m.component, reason, log_cmd)
 
-    def destroy(self, *, volumes: bool = False, namespace: bool = False) -> list[str]:
+    def destroy(self, *, volumes: bool = False, namespace: bool = False,
+                timeout: float = 120.0) -> list[str]:
         """Delete every object labelled as this lab's, workloads first.
 
         Volumes (PVCs) go only with ``volumes``, the namespace only with ``namespace`` and only
-        when oaas-lab created it. Returns ``Kind/name`` of what was deleted.
+        when oaas-lab created it; then it waits (up to ``timeout``) until the namespace is
+        gone, so a ``deploy`` right after starts clean. Returns ``Kind/name`` of what was
+        deleted.
         """
         ns = self.rendered.namespace
         labels = lab_labels(self.lab)
@@ -309,4 +333,5 @@ class Deployer:
         if namespace and all(ns_labels.get(k) == v for k, v in labels.items()):
             self.api.delete("v1", "Namespace", ns)
             deleted.append(f"Namespace/{ns}")
+            self._wait_namespace_gone(timeout)
         return deleted

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from oaas_lab.backends.k8s import pods as podinfo
 from oaas_lab.backends.k8s import render
 from oaas_lab.backends.k8s.api import KubeApi
 from oaas_lab.backends.k8s.deploy import Deployer, Event, lab_labels
-from oaas_lab.cluster.lifecycle import EmbeddedCluster
+from oaas_lab.cluster.lifecycle import EmbeddedCluster, cluster_config
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, NotReadyError, UserError
 from oaas_lab.kernel.command import CommandResult
@@ -58,6 +59,9 @@ class K8sLab:
         self.namespace = config.k8s.namespace
         self._api = api
         self._embedded: EmbeddedCluster | None = None
+        # Members are stopped in parallel: each read-modify-write of the holds ConfigMap must
+        # see the others', or the last write drops an earlier member's hold.
+        self._holds_lock = threading.Lock()
         self._interval = interval
         self._clock = clock
         self._sleep = sleep
@@ -65,11 +69,10 @@ class K8sLab:
     @property
     def embedded(self) -> EmbeddedCluster | None:
         """The embedded cluster this lab runs on (``k8s.cluster``), if it names one."""
-        name = self.config.k8s.cluster
-        if name is None:
+        if self.config.k8s.cluster is None:
             return None
         if self._embedded is None:
-            self._embedded = EmbeddedCluster(self.config.model_copy(update={"name": name}))
+            self._embedded = EmbeddedCluster(cluster_config(self.config))
         return self._embedded
 
     @property
@@ -102,8 +105,8 @@ class K8sLab:
         )
 
     def _prepare_embedded(self, progress: ProgressCallback | None) -> None:
-        """On the embedded cluster: start it if needed and give every node the images the
-        manifests run (built from the cache or now; what a node has is not loaded again)."""
+        """On the embedded cluster: start it if needed and give each node the images its pods
+        may run (built from the cache or now; what a node has is not loaded again)."""
         embedded = self.embedded
         if embedded is None:
             return
@@ -117,7 +120,7 @@ class K8sLab:
         embedded.up()
         built = images.build(render.image_recipes(self.config), release=self.config.release,
                              cache_dir=Path(self.config.cache_dir), progress=progress)
-        embedded.load_images(built)
+        embedded.load_images(built, render.image_placement(self._rendered()))
 
     def up(self, progress: ProgressCallback | None = None) -> UpReport:
         """Apply what changed and wait for every component; a second call applies nothing.
@@ -142,7 +145,7 @@ class K8sLab:
 
     def down(self) -> None:
         """Delete every object of this lab, its volumes and its namespace."""
-        self.deployer().destroy(volumes=True, namespace=True)
+        self.deployer().destroy(volumes=True, namespace=True, timeout=self.config.timeouts.down)
 
     # --- observe --------------------------------------------------------------------------
 
@@ -256,9 +259,10 @@ class K8sLab:
                 "only StatefulSet members can be held down",
                 hint=f"kill it instead, or scale {component}",
             )
-        holds = self._holds()
-        holds[pod] = "stopped by oaas-lab"
-        self._set_holds(holds)
+        with self._holds_lock:
+            holds = self._holds()
+            holds[pod] = "stopped by oaas-lab"
+            self._set_holds(holds)
         # A crash first where the node can be reached: a stopped member must not leave its
         # cluster cleanly (Galera would shrink to a Primary component of one).
         with contextlib.suppress(LabError):
@@ -268,10 +272,12 @@ class K8sLab:
 
     def start(self, pod: str) -> None:
         """Release a held pod and restart it so it does not wait for the ConfigMap sync."""
-        holds = self._holds()
-        if holds.pop(pod, None) is None:
-            raise UserError(f"{pod} is not stopped", hint="only a pod stopped by oaas-lab starts")
-        self._set_holds(holds)
+        with self._holds_lock:
+            holds = self._holds()
+            if holds.pop(pod, None) is None:
+                raise UserError(f"{pod} is not stopped",
+                                hint="only a pod stopped by oaas-lab starts")
+            self._set_holds(holds)
         if self.api.get("v1", "Pod", pod, self.namespace) is not None:
             self.api.delete("v1", "Pod", pod, self.namespace, grace_seconds=0)
 
@@ -310,18 +316,32 @@ class K8sLab:
             "metadata": {"annotations": {render.SPEC_HASH: f"scaled-to-{replicas}"}},
             "spec": {"replicas": replicas},
         })
-        self._wait_ready(component, progress)
         if replicas < before and hooks is not None and hooks.after_scale_in is not None:
+            # The hook makes the survivors forget the removed members, which the judge wants
+            # first (RabbitMQ still counts them): wait for those pods to be gone, then it runs.
+            self._wait_ready(component, progress, check=lambda: self._scaled_in(component,
+                                                                                replicas))
             hooks.after_scale_in(self, replicas, before, domain)
+        self._wait_ready(component, progress)
 
-    def _wait_ready(self, component: str, progress: ProgressCallback | None) -> None:
+    def _scaled_in(self, component: str, replicas: int) -> CheckResult:
+        obj = self._workload(component)
+        if obj is None:
+            return failed(component, "not deployed", hint="run `oaas-lab deploy`")
+        left = [p.name for p in self.members(component) if p.ordinal >= replicas]
+        if left:
+            return failed(component, f"still stopping: {', '.join(left)}")
+        return podinfo.workload_ready(obj)
+
+    def _wait_ready(self, component: str, progress: ProgressCallback | None,
+                    check: Callable[[], CheckResult] | None = None) -> None:
         from oaas_lab.kernel.wait import until
 
         def report(result: CheckResult, elapsed: float) -> None:
             if progress is not None:
                 progress(component, result.detail, elapsed)
 
-        result, _ = until(lambda: self._ready(component),
+        result, _ = until(check or (lambda: self._ready(component)),
                           timeout=self.config.ready_timeout(component), interval=self._interval,
                           progress=report, clock=self._clock, sleep=self._sleep)
         if not result.ok:
@@ -354,10 +374,13 @@ class K8sLab:
         ip = str(obj.get("spec", {}).get("clusterIP") or "")
         if ip and ip != "None":
             return ip
-        ready = [p for p in self.members(service) if p.ip and p.state is PodState.RUNNING]
+        objs = self.api.list("v1", "Pod", self.namespace, labels=self._selector(service))
+        ready = sorted((str(o["metadata"]["name"]), str(o.get("status", {}).get("podIP") or ""))
+                       for o in objs if podinfo.is_ready(o))
+        ready = [(name, ip) for name, ip in ready if ip]
         if not ready:
             raise LabError(f"{service} has no ready member", hint="see `oaas-lab status`")
-        return ready[0].ip
+        return ready[0][1]
 
     def logs(self, pod: str, lines: int = 50) -> str:
         """The main container's last lines."""

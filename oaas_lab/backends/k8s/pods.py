@@ -22,6 +22,12 @@ def is_ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def containers_running(pod: Obj) -> bool:
+    """Every container of the pod has started and not ended (ready or not)."""
+    statuses = pod.get("status", {}).get("containerStatuses", []) or []
+    return bool(statuses) and all("running" in (cs.get("state") or {}) for cs in statuses)
+
+
 def container_problems(pod: Obj) -> list[tuple[str, str, bool]]:
     """``(container, what is wrong, restarted)`` for every container that is not ready."""
     status = pod.get("status", {})
@@ -81,13 +87,17 @@ def fatal(pod: Obj) -> str:
 
 def state(pod: Obj) -> str:
     """The backend-neutral state of a pod: a ``PodState`` value (this layer sits below the
-    backends, so it returns the plain value)."""
+    backends, so it returns the plain value).
+
+    Running means the containers run, as a local pod's supervisor says of its processes; being
+    ready is for the component's judge: a Galera or etcd member cut off from its quorum fails
+    its readiness probe, yet it runs and must be asked (it is the one refusing writes)."""
     if pod.get("metadata", {}).get("deletionTimestamp"):
         return "stopped"
     phase = pod.get("status", {}).get("phase", "Unknown")
     if phase == "Failed" or fatal(pod):
         return "failed"
-    if phase == "Running" and is_ready(pod):
+    if phase == "Running" and containers_running(pod):
         return "running"
     if phase == "Succeeded":
         return "stopped"

@@ -28,6 +28,7 @@ import yaml
 
 from oaas_lab import components, credentials, images, releases
 from oaas_lab.backends.k8s import openstack
+from oaas_lab.components import rabbitmq as rabbitmq_component
 from oaas_lab.components.spec import Component, K8sNeeds, SecretSpec, Tier
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import ConfigError, UserError
@@ -225,6 +226,22 @@ def image_recipes(config: LabConfig, release_name: str | None = None) -> list[st
     return out
 
 
+def image_placement(rendered: Rendered) -> dict[str, list[dict[str, str]]]:
+    """Per image reference, the node selectors of the pods that run it: a node whose labels
+    hold none of them never pulls that image, so the embedded cluster need not load it there."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for obj in rendered.objects():
+        pod = obj.get("spec", {}).get("template", {}).get("spec")
+        if not isinstance(pod, dict):
+            continue
+        selector = {str(k): str(v) for k, v in (pod.get("nodeSelector") or {}).items()}
+        for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
+            chosen = out.setdefault(str(container["image"]), [])
+            if selector not in chosen:
+                chosen.append(selector)
+    return out
+
+
 def _needs(component: str) -> K8sNeeds:
     needs = components.spec(component).k8s
     if needs is None:
@@ -330,6 +347,7 @@ def render(config: LabConfig, release_name: str | None = None,
         "app_user": credentials.GALERA_APP_USER,
         "app_database": credentials.GALERA_APP_DATABASE,
         "galera_slots": max(9, views["galera"].replicas) if "galera" in views else 9,
+        "ra_registration_repair": rabbitmq_component.REGISTRATION_REPAIR,
         "memcached_servers": [
             f"memcached-{i}.memcached.{ns}.svc.{CLUSTER_DOMAIN}:"
             f"{components.by_name()['memcached'].port}"
