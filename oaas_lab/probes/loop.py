@@ -291,13 +291,14 @@ class ProbeLoop:
         a member restarting once more after a recovery may drop the first connection, and that
         says nothing about the writes. Only the read is retried; what it finds is judged."""
         deadline = self._clock() + seconds
-        while True:
+        for _ in range(int(seconds / pause)):  # bounded in count as well as in time
             try:
                 return self.target.read_back()
-            except Exception:  # any client error; the last one is raised at the deadline
+            except Exception:  # any client error; the last try's stands
                 if self._clock() + pause > deadline:
                     raise
                 time.sleep(pause)
+        return self.target.read_back()
 
     def close(self) -> None:
         """Stop and release the target's connections."""
