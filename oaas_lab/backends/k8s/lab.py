@@ -199,7 +199,9 @@ class K8sLab:
             return rolled_out
         try:
             return components.check(self, SecretStore(self.config.lab_dir), component)
-        except LabError as exc:
+        except (LabError, UserError) as exc:
+            # A pod listed a moment ago may be gone when asked (a scale-in, a restart): an
+            # observation to poll again, not an end.
             return failed(component, exc.message, hint=exc.hint)
 
     def status(self) -> list[ComponentStatus]:
@@ -316,12 +318,14 @@ class K8sLab:
             "metadata": {"annotations": {render.SPEC_HASH: f"scaled-to-{replicas}"}},
             "spec": {"replicas": replicas},
         })
-        if replicas < before and hooks is not None and hooks.after_scale_in is not None:
-            # The hook makes the survivors forget the removed members, which the judge wants
-            # first (RabbitMQ still counts them): wait for those pods to be gone, then it runs.
+        if replicas < before:
+            # The removed members' pods go first: the judge must not ask one that is leaving,
+            # and the hook makes the survivors forget them, which the judge wants (RabbitMQ
+            # still counts them until then).
             self._wait_ready(component, progress, check=lambda: self._scaled_in(component,
                                                                                 replicas))
-            hooks.after_scale_in(self, replicas, before, domain)
+            if hooks is not None and hooks.after_scale_in is not None:
+                hooks.after_scale_in(self, replicas, before, domain)
         self._wait_ready(component, progress)
 
     def _scaled_in(self, component: str, replicas: int) -> CheckResult:
