@@ -129,9 +129,9 @@ there with that reason, never silently, and run everywhere else."""
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Among the scenarios, the OpenStack ones first: the infrastructure scenarios then break
-    what they stand on. Tests outside ``features/`` keep their place (before the lab is up)."""
+    what they stand on. Tests outside ``features/`` keep their place (before the lab is up).
+    A scenario this lab cannot run is skipped with the reason (``skip_reason``)."""
     prefix = features_prefix(config)
-    missing = missing_tier(config)
 
     def order(item: pytest.Item) -> tuple[int, int]:
         if not item.nodeid.startswith(prefix):
@@ -139,31 +139,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (1, 0 if is_openstack(item) else 1)
 
     items.sort(key=order)
-    if not config.option.collectonly and lab_config(config).lab == "k8s":
-        for item in items:
-            for name, defect in K8S_OPEN_DEFECTS.items():
-                if item.name.startswith(name):
-                    item.add_marker(pytest.mark.skip(reason=defect))
-    if missing is None:
+    if config.option.collectonly:
         return
+    cfg = lab_config(config)
     for item in items:
-        if item.nodeid.startswith(prefix) and is_openstack(item):
-            item.add_marker(pytest.mark.skip(reason=missing))
+        reason = skip_reason(item, cfg) if item.nodeid.startswith(prefix) else None
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def is_openstack(item: pytest.Item) -> bool:
     return bool(OPENSTACK_TAGS & {m.name for m in item.iter_markers()})
 
 
-def missing_tier(config: pytest.Config) -> str | None:
-    """Why the OpenStack scenarios cannot run on this lab, or None when they can."""
-    if config.option.collectonly:
+def skip_reason(item: pytest.Item, cfg: LabConfig) -> str | None:
+    """Why this lab cannot run the scenario, or None when it can: a k8s lab without the
+    OpenStack tier, or an open defect of the k8s lab."""
+    if cfg.lab != "k8s":
         return None
-    cfg = lab_config(config)
-    if cfg.lab == "k8s" and not cfg.k8s.openstack:
+    if is_openstack(item) and not cfg.k8s.openstack:
         return (f"lab {cfg.name!r} deploys the infrastructure tier only (k8s.openstack: false): "
                 "no keystone, glance, placement, nova, neutron or horizon to test")
-    return None
+    return next((defect for name, defect in K8S_OPEN_DEFECTS.items()
+                 if item.name.startswith(name)), None)
 
 
 @pytest.fixture(scope="session")
