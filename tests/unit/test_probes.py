@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -199,6 +200,31 @@ def test_lose_crashes_then_keeps_down_and_restore_starts_again():
     assert faults.start_stopped() == []
     assert faults.injected[-1] is before  # starting nothing is not a new fault
     assert faults.restore() == []
+
+
+class SlowStopLab(RecordingLab):
+    """A stop that takes a while and deletes the pod meanwhile, as a held k8s member's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping: set[str] = set()
+
+    def kill(self, pod: str) -> None:
+        if pod in self.stopping:
+            raise UserError(f"no pod {pod!r}")
+        super().kill(pod)
+
+    def stop(self, pod: str) -> None:
+        self.stopping.add(pod)
+        time.sleep(1.5)
+        super().stop(pod)
+
+
+def test_lose_takes_a_pod_gone_while_it_is_stopped_as_stopping():
+    lab = SlowStopLab()
+    faults = Faults(lab)  # type: ignore[arg-type]
+    assert faults.lose("galera", 2) == ["galera-0", "galera-1"]
+    assert faults.stopped == ["galera-0", "galera-1"]
 
 
 def test_pick_refuses_more_members_than_run():
