@@ -9,6 +9,7 @@ from oaas_lab.components.spec import Bootstrap, Component, K8sNeeds, OsWorkload,
 from oaas_lab.openstack import config as osconf
 
 ENTRY = Component(
+    memory_mib=256,
     name="glance", role=Role.CONTROLLER, replicas=2, ports={"api": 9292}, tier=Tier.OPENSTACK,
     depends_on=("keystone",), description="images", ready_timeout=600.0, front="haproxy",
 )

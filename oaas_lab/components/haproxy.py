@@ -21,6 +21,7 @@ from oaas_lab.kernel.results import CheckResult
 from oaas_lab.secrets import SecretStore
 
 ENTRY = Component(
+    memory_mib=32,
     name="haproxy",
     role=Role.CONTROLLER,
     replicas=2,

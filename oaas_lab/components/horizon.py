@@ -10,6 +10,7 @@ from oaas_lab.components.spec import Component, K8sNeeds, OsWorkload, Role, Spec
 from oaas_lab.openstack import config as osconf
 
 ENTRY = Component(
+    memory_mib=256,
     name="horizon", role=Role.CONTROLLER, replicas=2, ports={"http": 8080}, tier=Tier.OPENSTACK,
     depends_on=("keystone", "memcached"),
     description="dashboard; shared SECRET_KEY and session cache", ready_timeout=600.0,

@@ -10,6 +10,7 @@ from oaas_lab.components.spec import Bootstrap, Component, K8sNeeds, OsWorkload,
 from oaas_lab.openstack import config as osconf
 
 ENTRY = Component(
+    memory_mib=320,
     name="keystone", role=Role.CONTROLLER, replicas=2, ports={"api": 5000}, tier=Tier.OPENSTACK,
     depends_on=("haproxy", "memcached"), description="identity; fernet keys shared by every member",
     ready_timeout=600.0, front="haproxy",

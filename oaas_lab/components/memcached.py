@@ -12,6 +12,7 @@ from oaas_lab.kernel.results import CheckResult
 from oaas_lab.secrets import SecretStore
 
 ENTRY = Component(
+    memory_mib=16,
     name="memcached",
     role=Role.CONTROLLER,
     replicas=3,

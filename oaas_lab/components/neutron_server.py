@@ -9,6 +9,7 @@ from oaas_lab.components.spec import Bootstrap, Component, K8sNeeds, OsWorkload,
 from oaas_lab.openstack import config as osconf
 
 ENTRY = Component(
+    memory_mib=448,
     name="neutron-server", role=Role.NETWORK, replicas=1, ports={"api": 9696},
     tier=Tier.OPENSTACK, depends_on=("keystone", "rabbitmq"),
     description="networking API (the seed kept network nodes dedicated)", ready_timeout=900.0,

@@ -7,6 +7,7 @@ from oaas_lab.components import openstack_api as api
 from oaas_lab.components.spec import Component, K8sNeeds, OsWorkload, Role, Spec, Tier
 
 ENTRY = Component(
+    memory_mib=640,
     name="nova-compute", role=Role.COMPUTE, replicas=1, ports={"vnc": 5900},
     tier=Tier.OPENSTACK, depends_on=("nova-conductor", "placement"),
     description="libvirt/QEMU hypervisor, one per compute node", ready_timeout=900.0,

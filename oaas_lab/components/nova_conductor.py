@@ -6,6 +6,7 @@ from oaas_lab.components import openstack_api as api
 from oaas_lab.components.spec import Component, Role, Spec, Tier
 
 ENTRY = Component(
+    memory_mib=320,
     name="nova-conductor", role=Role.CONTROLLER, replicas=1, ports={}, tier=Tier.OPENSTACK,
     depends_on=("nova-api",), description="compute database proxy", ready_timeout=600.0,
 )

@@ -7,6 +7,7 @@ from oaas_lab.components import openstack_api as api
 from oaas_lab.components.spec import Component, K8sNeeds, OsWorkload, Role, Spec, Tier
 
 ENTRY = Component(
+    memory_mib=160,
     name="nova-novncproxy", role=Role.CONTROLLER, replicas=1, ports={"novnc": 6080},
     tier=Tier.OPENSTACK, depends_on=("nova-api",), description="remote console proxy",
     ready_timeout=600.0, front="haproxy",

@@ -7,6 +7,7 @@ from oaas_lab.components.spec import Bootstrap, Component, K8sNeeds, OsWorkload,
 from oaas_lab.openstack import config as osconf
 
 ENTRY = Component(
+    memory_mib=256,
     name="placement", role=Role.CONTROLLER, replicas=2, ports={"api": 8778},
     tier=Tier.OPENSTACK, depends_on=("keystone",), description="resource inventories",
     ready_timeout=600.0, front="haproxy",

@@ -45,6 +45,7 @@ from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.secrets import Secret, SecretStore
 
 ENTRY = Component(
+    memory_mib=160,
     name="rabbitmq",
     role=Role.CONTROLLER,
     replicas=3,

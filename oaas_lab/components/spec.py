@@ -62,6 +62,9 @@ class Component:
     """Seconds between two readiness observations while ``up`` waits for the component."""
     front: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
+    memory_mib: int = 256
+    """Resident memory one member takes on the local lab (its processes' RSS, measured with
+    ``benchmarks/bench_up.py`` and rounded up): what a scale-out must find free."""
 
     @property
     def port(self) -> int:

@@ -139,6 +139,19 @@ def test_even_scale_is_one_line_and_changes_nothing(cli: Cli, lab_dir: Path) -> 
     assert (lab_dir / "state.json").read_text() == before
 
 
+def test_a_scale_the_host_cannot_hold_is_refused_before_anything_starts(
+        cli: Cli, lab_dir: Path) -> None:
+    before = (lab_dir / "state.json").read_text()
+    pods = sorted(p.name for p in (lab_dir / "pods").iterdir())
+    done = cli("scale", "galera", "99")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "do not fit on this host" in done.stderr
+    assert "the largest galera count that fits is" in done.stderr
+    assert (lab_dir / "state.json").read_text() == before
+    assert sorted(p.name for p in (lab_dir / "pods").iterdir()) == pods
+
+
 def test_config_show_masks_the_generated_secrets(cli: Cli, lab_dir: Path) -> None:
     names = SecretStore(lab_dir).names()
     assert names, "up generated no secrets"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from oaas_lab import components
 from oaas_lab.adapters import iproute, shell
-from oaas_lab.backends.local import network
+from oaas_lab.backends.local import capacity, network
 from oaas_lab.backends.local.pods import LabState, PodRecord, load_state, save_state
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, NotReadyError, UserError
@@ -86,6 +86,10 @@ class Orchestrator:
                     f"{', '.join(owners)} on this host",
                     hint="choose another local.subnet (OAAS_LAB_LOCAL__SUBNET) for this lab",
                 )
+            running = {name: len(state.members(name)) for name in state.replicas}
+            wanted = {c.name: state.replicas.get(c.name, self.lab.config.replicas(c.name))
+                      for c in comps}
+            capacity.check_up(running, wanted, capacity.host_room(len(state.pods)))
             for component in comps:
                 if component.name not in state.replicas:
                     state.replicas[component.name] = self.lab.config.replicas(component.name)
@@ -220,6 +224,9 @@ class Orchestrator:
         with self._lock:
             state = self.lab.state()
             current = state.members(component)
+            running = {name: len(state.members(name)) for name in state.replicas}
+            capacity.check_scale(component, running, replicas,
+                                 capacity.host_room(len(state.pods)))
             if replicas == len(current):
                 report(component, f"already {replicas} member(s)")
                 return
