@@ -19,9 +19,10 @@ from collections.abc import Callable
 
 from oaas_lab import config as config_mod
 from oaas_lab.backends import get_lab
+from oaas_lab.components.etcd import leader as etcd_leader
+from oaas_lab.components.galera import active_writer
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.probes import Faults, Measurements
-from oaas_lab.probes.faults import active_writer, etcd_leader
 from oaas_lab.secrets import SecretStore
 
 Inject = Callable[[Lab, SecretStore, Faults], list[str]]
@@ -31,16 +32,17 @@ CASES: dict[str, tuple[str, Inject]] = {
         "galera", lambda lab, store, f: f.kill_pods([active_writer(lab, store)])),
     "galera member lost until writes resume": (
         "galera", lambda lab, store, f: f.lose("galera", 1)),
-    "etcd leader killed": ("etcd", lambda lab, store, f: f.kill_pods([etcd_leader(lab)])),
+    "etcd leader killed": ("etcd", lambda lab, store, f: f.kill_pods([etcd_leader(lab, store)])),
     "rabbitmq member killed": ("rabbitmq", lambda lab, store, f: f.kill("rabbitmq", 1)),
 }
 FIGURES = ("longest_gap_s", "failed", "acknowledged", "lost", "writes resumed after s",
            "full membership after s")
 
 
-def one_run(lab: Lab, store: SecretStore, component: str, inject: Inject) -> dict[str, float]:
+def one_run(lab: Lab, store: SecretStore, component: str, inject: Inject,
+            interval: float) -> dict[str, float]:
     """One measured fault; returns the figures of this run."""
-    measured = Measurements(lab, store)
+    measured = Measurements(lab, store, interval=interval)
     faults = Faults(lab)
     try:
         ready = measured.full_membership(component, timeout=300, since_fault=0.0)
@@ -73,6 +75,9 @@ def main() -> int:
     parser.add_argument("--case", action="append", choices=sorted(CASES),
                         help="only this case (repeatable)")
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab up")
+    parser.add_argument("--interval", type=float, default=0.02,
+                        help="seconds between probe writes (default 0.02: a gap is known "
+                             "to 20 ms)")
     args = parser.parse_args()
     cfg = config_mod.load()
     lab = get_lab(cfg)
@@ -85,7 +90,7 @@ def main() -> int:
         for case in args.case or list(CASES):
             component, inject = CASES[case]
             for run in range(1, args.runs + 1):
-                figures = one_run(lab, store, component, inject)
+                figures = one_run(lab, store, component, inject, args.interval)
                 table.setdefault(case, []).append(figures)
                 shown = ", ".join(f"{k} {figures.get(k, float('nan')):g}" for k in FIGURES)
                 print(f"{case} #{run}: {shown}", flush=True)

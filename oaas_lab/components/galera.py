@@ -46,7 +46,24 @@ from oaas_lab.kernel.lab import Lab
 from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.secrets import Secret, SecretStore
 
+# How fast the survivors evict a member that died without leaving. Until the view changes,
+# every commit on them waits, so ``evs.suspect_timeout`` bounds the write gap of a writer
+# loss (Galera's PT5S default made it 6-12 s). Kept above the longest scheduling stall seen
+# on a loaded 2-core host, so a busy member is not evicted as a dead one.
+FAILURE_DETECTION = ";".join([
+    "evs.keepalive_period=PT0.3S",
+    "evs.inactive_check_period=PT0.3S",
+    # Join messages repeat this often while a new view is agreed; the PT1S default added
+    # about a second to every view change.
+    "evs.join_retrans_period=PT0.3S",
+    "evs.suspect_timeout=PT1S",
+    "evs.inactive_timeout=PT5S",
+    "evs.install_timeout=PT5S",
+])
+
+
 ENTRY = Component(
+    memory_mib=256,
     name="galera",
     role=Role.CONTROLLER,
     replicas=3,

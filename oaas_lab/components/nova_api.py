@@ -10,8 +10,11 @@ from oaas_lab.components.spec import Bootstrap, Component, K8sNeeds, OsWorkload,
 from oaas_lab.openstack import config as osconf
 
 ENTRY = Component(
+    memory_mib=384,
     name="nova-api", role=Role.CONTROLLER, replicas=2, ports={"api": 8774}, tier=Tier.OPENSTACK,
-    depends_on=("keystone", "placement", "rabbitmq"),
+    # Not placement: the API and its schemas do not need it, so both start after keystone;
+    # the scheduler and compute, which do, wait for it.
+    depends_on=("keystone", "rabbitmq"),
     description="compute API; owns nova's databases and cells", ready_timeout=900.0,
     front="haproxy",
 )

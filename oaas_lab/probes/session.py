@@ -63,7 +63,9 @@ class Measurements:
         """Start writing to ``component`` continuously (once per scenario and component)."""
         if component not in self.probes:
             target = make_target(self.lab, self.store, component)
-            probe = ProbeLoop(target, interval=self.interval, max_seconds=self.max_seconds)
+            # The count cap follows the cadence, so a faster probe is not cut off sooner.
+            probe = ProbeLoop(target, interval=self.interval, max_seconds=self.max_seconds,
+                              max_attempts=int(self.max_seconds / self.interval) + 1)
             probe.start()
             self.probes[component] = probe
         return self.probes[component]

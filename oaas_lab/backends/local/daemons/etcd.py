@@ -21,7 +21,7 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.components.etcd import CLIENT_PORT, PEER_PORT
+from oaas_lab.components.etcd import CLIENT_PORT, ELECTION_MS, HEARTBEAT_MS, PEER_PORT
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.kernel.wait import until
@@ -73,8 +73,8 @@ def render_config(ctx: PodContext) -> str:
         # The JSON gateway (/v3/...) is on by default for flags but off for a config file.
         "enable-grpc-gateway": True,
         # Faster failure detection than the WAN-friendly defaults: the lab is one host.
-        "heartbeat-interval": 100,
-        "election-timeout": 1000,
+        "heartbeat-interval": HEARTBEAT_MS,
+        "election-timeout": ELECTION_MS,
         "quota-backend-bytes": 256 * 1024 * 1024,
     }
     return yaml.safe_dump(config, default_flow_style=False)

@@ -24,7 +24,7 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.components.galera import ENTRY
+from oaas_lab.components.galera import ENTRY, FAILURE_DETECTION
 from oaas_lab.credentials import (
     GALERA_APP_DATABASE as APP_DATABASE,
 )
@@ -57,6 +57,7 @@ def render_my_cnf(ctx: PodContext) -> str:
         # Restores the primary component by itself when every member was killed at once.
         "pc.recovery=TRUE",
         "gcache.size=64M",
+        FAILURE_DETECTION,
     ])
     return "\n".join([
         "[mysqld]",

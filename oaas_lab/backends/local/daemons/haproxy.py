@@ -53,7 +53,12 @@ def render_api(component: str, members: Sequence[PodRecord]) -> list[str]:
         "    http-check expect rstatus ^[234]",
         # A one-worker member may be busy for a second with a request: the check waits for it.
         "    timeout check 5s",
-        "    default-server inter 1s fastinter 500ms downinter 2s fall 2 rise 2",
+        # Every check is a request to a Python WSGI server (a fork for the noVNC proxy), and
+        # two fronts check every member: at 1 s they were most of an idle lab's CPU. A dead
+        # member is found by traffic instead: its first refused connection marks it down
+        # and the request is retried on another member.
+        "    default-server inter 5s fastinter 1s downinter 2s fall 2 rise 2"
+        " observe layer4 error-limit 1 on-error mark-down",
     ]
     lines += [f"    server {m.name} {m.ip}:{listen} check" for m in members]
     return [*lines, ""]
@@ -65,8 +70,9 @@ def render_haproxy_cfg(
 ) -> str:
     """The configuration: the first Galera member takes every write, the others are backups.
 
-    One writer avoids certification conflicts between members; ``inter 1s fall 2`` notices a
-    dead writer in about 2 s, and ``on-marked-down shutdown-sessions`` moves clients at once.
+    One writer avoids certification conflicts between members; the first refused connection
+    or two failed checks mark a dead writer down, and ``on-marked-down shutdown-sessions``
+    moves clients at once.
     """
     servers = []
     for index, member in enumerate(galera):
@@ -88,8 +94,14 @@ def render_haproxy_cfg(
         f"    bind *:{MYSQL_PORT}",
         "    option httpchk GET /",
         "    http-check expect status 200",
+        # A connection refused by the writer marks it down at once (``observe layer4``) and
+        # the retry goes to the next member, instead of every retry waiting out HAProxy's
+        # one-second turn-around on the dead writer until two checks have failed.
+        "    retries 2",
+        "    option redispatch 1",
         f"    default-server port {HEALTH_PORT} inter 1s fastinter 500ms downinter 1s"
-        " fall 2 rise 2 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions",
+        " fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down"
+        " on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions",
         *servers,
         "",
         *(line for component, members in sorted((apis or {}).items()) if members

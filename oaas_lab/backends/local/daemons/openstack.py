@@ -23,6 +23,7 @@ from typing import NoReturn
 
 from oaas_lab import components
 from oaas_lab.adapters import http
+from oaas_lab.backends.local import schemas
 from oaas_lab.backends.local.daemons import openvswitch as ovs
 from oaas_lab.backends.local.daemons.base import (
     PATH,
@@ -155,6 +156,20 @@ class OpenStackDriver(SimpleDriver):
         return runner.run_in(ctx.pod.name, [binary(ctx, argv[0]), *argv[1:]],
                              timeout=timeout).stdout
 
+    def migrate(self, ctx: PodContext, runner: PodRunner, databases: Sequence[str],
+                *commands: Sequence[str]) -> None:
+        """Bring ``databases`` to the current schema with the service's migration
+        ``commands``, starting from the cached schema when there is one (see ``schemas``)."""
+        cache = schemas.SchemaCache(ctx.lab_dir.parent / "cache" / "schemas",
+                                    schemas.cache_key(ctx.python), runner,
+                                    ctx.others["galera"][0].name)
+
+        def run() -> None:
+            for argv in commands:
+                self.manage(ctx, runner, argv)
+
+        schemas.migrate(cache, databases, run)
+
 
 class WsgiDriver(OpenStackDriver):
     """An API served by gunicorn through its wrapper on the pod's address."""
@@ -267,7 +282,8 @@ class KeystoneDriver(WsgiDriver):
                 ctx.path("etc", repo).chmod(0o700)
         provision_database(first, runner, "keystone")
         conf = str(first.path("etc", "keystone.conf"))
-        self.manage(first, runner, ["keystone-manage", "--config-file", conf, "db_sync"])
+        self.migrate(first, runner, ["keystone"], ["keystone-manage", "--config-file", conf,
+                                                   "db_sync"])
         url = apis(first).keystone + "/v3"
         runner.run_in(first.pod.name, [
             binary(first, "keystone-manage"), "--config-file", conf, "bootstrap",
@@ -347,8 +363,9 @@ class GlanceDriver(WsgiDriver):
         first = ctxs[0]
         first.shared("images").mkdir(parents=True, exist_ok=True)
         provision_database(first, runner, "glance")
-        self.manage(first, runner, ["glance-manage", "--config-file",
-                                    str(first.path("etc", "glance-api.conf")), "db_sync"])
+        self.migrate(first, runner, ["glance"], ["glance-manage", "--config-file",
+                                                 str(first.path("etc", "glance-api.conf")),
+                                                 "db_sync"])
 
 
 class PlacementDriver(WsgiDriver):
@@ -365,8 +382,9 @@ class PlacementDriver(WsgiDriver):
         """Database and schema."""
         first = ctxs[0]
         provision_database(first, runner, "placement")
-        self.manage(first, runner, ["placement-manage", "--config-file",
-                                    str(first.path("etc", "placement.conf")), "db", "sync"])
+        self.migrate(first, runner, ["placement"], [
+            "placement-manage", "--config-file", str(first.path("etc", "placement.conf")),
+            "db", "sync"])
 
 
 # --- nova ----------------------------------------------------------------------------------------
@@ -404,12 +422,14 @@ class NovaApiDriver(WsgiDriver):
         first = ctxs[0]
         provision_database(first, runner, "nova")
         manage = ["nova-manage", "--config-file", str(first.path("etc", "nova.conf"))]
-        self.manage(first, runner, [*manage, "api_db", "sync"])
+        # The API schema is cached before cell0's mapping (which holds its database URL and
+        # password) is written into it.
+        self.migrate(first, runner, ["nova_api"], [*manage, "api_db", "sync"])
         self.manage(first, runner, [*manage, "cell_v2", "map_cell0"])
         cells = self.manage(first, runner, [*manage, "cell_v2", "list_cells"])
         if " cell1 " not in cells:
             self.manage(first, runner, [*manage, "cell_v2", "create_cell", "--name", "cell1"])
-        self.manage(first, runner, [*manage, "db", "sync"])
+        self.migrate(first, runner, ["nova_cell0", "nova"], [*manage, "db", "sync"])
 
     def converge(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
         """Members serve; the lab's flavors exist."""
@@ -493,7 +513,7 @@ class NeutronServerDriver(WsgiDriver):
         provision_database(first, runner, "neutron")
         conf = [arg for f in ("neutron.conf", "ml2_conf.ini")
                 for arg in ("--config-file", str(first.path("etc", f)))]
-        self.manage(first, runner, ["neutron-db-manage", *conf, "upgrade", "heads"])
+        self.migrate(first, runner, ["neutron"], ["neutron-db-manage", *conf, "upgrade", "heads"])
 
 
 # --- horizon -------------------------------------------------------------------------------------
