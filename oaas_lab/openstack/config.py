@@ -413,7 +413,10 @@ def nova_conf(infra: Infra, apis: Apis, secrets: LabSecrets, pod: NovaHost) -> C
             "novncproxy_base_url": f"{novnc}/vnc_lite.html",
         },
         "libvirt": {"virt_type": "qemu", "connection_uri": pod.libvirt_uri},
-        "scheduler": {"discover_hosts_in_cells_interval": 30},
+        # One worker each: the default of one per CPU doubled their memory and their idle
+        # wake-ups, and a lab's request rate needs no second one.
+        "conductor": {"workers": 1},
+        "scheduler": {"discover_hosts_in_cells_interval": 30, "workers": 1},
         "oslo_concurrency": {"lock_path": str(pod.state / "lock")},
         "oslo_messaging_rabbit": _rabbit(),
         "oslo_messaging_notifications": {"driver": "noop"},
@@ -454,6 +457,8 @@ def neutron_conf(
             "api_paste_config": str(venv / "etc" / "neutron" / "api-paste.ini"),
             "state_path": str(state),
             "debug": False,
+            # One RPC worker (the API is served by gunicorn): see nova's workers.
+            "rpc_workers": 1,
         },
         "database": {
             "connection": database_url(infra, "neutron", secrets.database["neutron"], "neutron"),

@@ -113,6 +113,22 @@ def test_second_up_changes_nothing_and_says_so(cli: Cli) -> None:
     assert "already up and ready: nothing to change" in done.stdout
 
 
+def test_up_puts_back_changed_files_and_applies_them_to_running_members(
+        cli: Cli, lab_dir: Path) -> None:
+    etcd_conf = lab_dir / "pods" / "etcd-0" / "etcd.yaml"
+    haproxy_cfg = lab_dir / "pods" / "haproxy-0" / "haproxy.cfg"
+    originals = {etcd_conf: etcd_conf.read_text(), haproxy_cfg: haproxy_cfg.read_text()}
+    for path, text in originals.items():
+        path.write_text(text + "# edited by hand\n")
+    done = cli("up")
+    assert done.returncode == 0, done.stderr
+    assert "etcd-0: files changed, restarting" in done.stdout
+    assert "haproxy-0: files changed, reloading" in done.stdout
+    for path, text in originals.items():
+        assert path.read_text() == text
+    assert "already up and ready: nothing to change" in cli("up").stdout
+
+
 def test_status_reports_every_component_ready(cli: Cli) -> None:
     done = cli("status")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -158,11 +158,11 @@ class Orchestrator:
         started = time.monotonic()
         driver = self.lab.driver(component)
         pods = state.members(component)
-        changed = False
-        for pod in pods:
-            changed |= self.lab.render_pod(state, pod)
+        rewritten = [pod for pod in pods if self.lab.render_pod(state, pod)]
+        changed = bool(rewritten)
+        was_running = self._programs_running(state, component)
         openstack = components.by_name()[component].tier is components.Tier.OPENSTACK
-        if not changed and self._programs_running(state, component):
+        if not changed and was_running:
             result = self.lab.check(component)
             if result.ok:
                 if openstack:
@@ -184,9 +184,30 @@ class Orchestrator:
         report(component, "bootstrapping" if openstack else "forming the cluster")
         driver.converge(ctxs, self.lab)
         self._wait_ready(component, report)
+        if was_running:
+            self._apply_rewritten(state, component, rewritten, report)
         seconds = time.monotonic() - started
         report(component, f"ready in {seconds:.1f}s")
         return seconds, True
+
+    def _apply_rewritten(self, state: LabState, component: str, pods: list[PodRecord],
+                         report: Callable[[str, str], None]) -> None:
+        """Members that ran while their files were rewritten still run the old ones: reload
+        those that can re-read them, restart the others one at a time, waiting for the
+        component between two (a quorum keeps its majority)."""
+        driver = self.lab.driver(component)
+        for pod in pods:
+            ctx = self.lab.ctx(state, pod)
+            if driver.reloads:
+                report(component, f"{pod.name}: files changed, reloading")
+                driver.reload(ctx, self.lab)
+                continue
+            report(component, f"{pod.name}: files changed, restarting")
+            for name in self.lab.program_names(state, pod):
+                self.lab.supervisor.stop(name)
+            for name in self.lab.program_names(state, pod):
+                self.lab.supervisor.start(name)
+            self._wait_ready(component, report)
 
     def _wait_ready(self, component: str, report: Callable[[str, str], None]) -> CheckResult:
         last = [""]

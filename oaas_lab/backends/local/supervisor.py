@@ -142,7 +142,7 @@ class Supervisor:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return any(b"supervisord" in part for part in cmdline[:2]) and str(
+        return any(b"supervisord" in part for part in cmdline[:3]) and str(
             self.conf
         ).encode() in cmdline
 
@@ -169,9 +169,8 @@ class Supervisor:
         if pid is not None:
             return pid
         self.socket.unlink(missing_ok=True)
-        exe = Path(sys.executable).parent / "supervisord"
-        pid = shell.spawn([str(exe), "-n", "-c", str(self.conf)],
-                          log=self.lab_dir / "supervisord.out")
+        pid = shell.spawn([sys.executable, "-m", "oaas_lab.backends.local.supervisord_main",
+                           "-n", "-c", str(self.conf)], log=self.lab_dir / "supervisord.out")
         answered, _ = until(self._answers, timeout=20.0, interval=0.2)
         if not answered.ok:
             raise LabError(f"supervisord did not start: {answered.detail}",

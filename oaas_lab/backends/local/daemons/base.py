@@ -117,6 +117,9 @@ class Driver(Protocol):
         """Before a member is removed by a scale-in: leave the cluster cleanly."""
         ...
 
+    reloads: bool
+    """``reload`` applies changed files to a running member (else it must be restarted)."""
+
     def reload(self, ctx: PodContext, runner: PodRunner) -> None:
         """The pod's files changed while it runs (e.g. new backends): apply them gracefully."""
         ...
@@ -128,6 +131,7 @@ class SimpleDriver:
     component = ""
     watches: tuple[str, ...] = ()
     one_member_at_a_time = False
+    reloads = False
 
     def exec_env(self, ctx: PodContext) -> dict[str, str]:
         """Only a sane PATH and HOME."""

@@ -123,6 +123,7 @@ class HaproxyDriver(SimpleDriver):
 
     component = "haproxy"
     watches: tuple[str, ...] = ("galera", *fronted())
+    reloads = True
 
     def files(self, ctx: PodContext) -> list[RenderedFile]:
         """``haproxy.cfg`` over the current Galera and API members."""
