@@ -28,8 +28,6 @@ import yaml
 
 from oaas_lab import components, credentials, images, releases
 from oaas_lab.backends.k8s import openstack
-from oaas_lab.components import etcd as etcd_component
-from oaas_lab.components import galera as galera_component
 from oaas_lab.components import rabbitmq as rabbitmq_component
 from oaas_lab.components.spec import Component, K8sNeeds, SecretSpec, Tier
 from oaas_lab.config import LabConfig
@@ -349,9 +347,6 @@ def render(config: LabConfig, release_name: str | None = None,
         "app_user": credentials.GALERA_APP_USER,
         "app_database": credentials.GALERA_APP_DATABASE,
         "galera_slots": max(9, views["galera"].replicas) if "galera" in views else 9,
-        "galera_failure_detection": galera_component.FAILURE_DETECTION,
-        "etcd_heartbeat_ms": etcd_component.HEARTBEAT_MS,
-        "etcd_election_ms": etcd_component.ELECTION_MS,
         "ra_registration_repair": rabbitmq_component.REGISTRATION_REPAIR,
         "memcached_servers": [
             f"memcached-{i}.memcached.{ns}.svc.{CLUSTER_DOMAIN}:"
