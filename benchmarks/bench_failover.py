@@ -21,11 +21,22 @@ from oaas_lab import config as config_mod
 from oaas_lab.backends import get_lab
 from oaas_lab.components.etcd import leader as etcd_leader
 from oaas_lab.components.galera import active_writer
+from oaas_lab.components.haproxy import front_holder
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.probes import Faults, Measurements
 from oaas_lab.secrets import SecretStore
 
 Inject = Callable[[Lab, SecretStore, Faults], list[str]]
+
+def cut_off(component: str, hold: float) -> Inject:
+    """Cut the last member off from the others and hold the partition for ``hold`` seconds
+    (longer than the component's own failure detection); healed after."""
+    def inject(_lab: Lab, _store: SecretStore, faults: Faults) -> list[str]:
+        pods = faults.isolate(component, 1)
+        time.sleep(hold)
+        return pods
+    return inject
+
 
 CASES: dict[str, tuple[str, Inject]] = {
     "galera writer killed": (
@@ -34,6 +45,12 @@ CASES: dict[str, tuple[str, Inject]] = {
         "galera", lambda lab, store, f: f.lose("galera", 1)),
     "etcd leader killed": ("etcd", lambda lab, store, f: f.kill_pods([etcd_leader(lab, store)])),
     "rabbitmq member killed": ("rabbitmq", lambda lab, store, f: f.kill("rabbitmq", 1)),
+    "haproxy member holding the front address lost (galera writes)": (
+        "galera", lambda lab, store, f: f.lose_pods([front_holder(lab)])),
+    "galera member cut off for 15 s": ("galera", cut_off("galera", 15.0)),
+    "etcd member cut off for 15 s": ("etcd", cut_off("etcd", 15.0)),
+    # Longer than RabbitMQ's net_ticktime (components/rabbitmq.py), so the cluster notices.
+    "rabbitmq member cut off for 40 s": ("rabbitmq", cut_off("rabbitmq", 40.0)),
 }
 FIGURES = ("longest_gap_s", "failed", "acknowledged", "lost", "writes resumed after s",
            "full membership after s")
@@ -53,9 +70,11 @@ def one_run(lab: Lab, store: SecretStore, component: str, inject: Inject,
         if not baseline.ok:
             raise SystemExit(f"{component} takes no writes before the fault: {baseline}")
         inject(lab, store, faults)
-        # Writes must resume while a lost member is still down; then it comes back.
+        # Writes must resume while a lost member is still down (or cut off); then it comes
+        # back (or the partition heals).
         measured.writes_resume(component, timeout=120)
         faults.start_stopped()
+        faults.heal()
         full = measured.full_membership(component, timeout=300, since_fault=faults.since_last())
         result = measured.verify(component)
     finally:

@@ -51,6 +51,8 @@ MARKERS = {
     "console": "serial console log and the noVNC websocket's RFB handshake",
     "dashboard": "horizon in headless Chromium: login and the instances page",
     "api": "OpenStack API pods killed under load",
+    "partition": "a member cut off by the network or paused, then healed",
+    "front": "the HAProxy member clients reach is lost",
 }
 QUORUM_COMPONENTS = ("galera", "etcd", "rabbitmq")
 
@@ -154,12 +156,20 @@ def is_openstack(item: pytest.Item) -> bool:
 
 def skip_reason(item: pytest.Item, cfg: LabConfig) -> str | None:
     """Why this lab cannot run the scenario, or None when it can: a k8s lab without the
-    OpenStack tier, or an open defect of the k8s lab."""
+    OpenStack tier, a fault only the embedded cluster can inject, or an open defect of the k8s
+    lab."""
     if cfg.lab != "k8s":
         return None
     if is_openstack(item) and not cfg.k8s.openstack:
         return (f"lab {cfg.name!r} deploys the infrastructure tier only (k8s.openstack: false): "
                 "no keystone, glance, placement, nova, neutron or horizon to test")
+    if item.get_closest_marker("front"):
+        return ("the k8s lab's HAProxy members are a Deployment behind a Service: holding one "
+                "of its pods down, which this scenario needs, is done for StatefulSet members "
+                "only")
+    if item.get_closest_marker("partition") and cfg.k8s.cluster is None:
+        return ("pausing or cutting off a pod needs its node's containerd, which only the "
+                "embedded cluster (k8s.cluster) gives oaas-lab")
     return next((defect for name, defect in K8S_OPEN_DEFECTS.items()
                  if item.name.startswith(name)), None)
 

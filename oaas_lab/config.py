@@ -237,17 +237,44 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _refuse_repeated_keys(source: str, node: yaml.Node | None, path: tuple[str, ...]) -> None:
+    """A mapping that gives a key twice is refused: YAML keeps the last value silently, which
+    hides the typo or the stale line an operator meant to delete."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    source, ".".join((*path, key)),
+                    f"given twice (lines {seen[key]} and {line}); YAML would keep the last",
+                    "keep one of them")
+            seen[key] = line
+            _refuse_repeated_keys(source, value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_repeated_keys(source, item, (*path, str(index)))
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(source, "", "file not found", "give an existing lab file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, "", f"is not UTF-8 text (byte {exc.start} cannot be decoded)",
+                          "save the lab file as UTF-8 YAML") from None
     except OSError as exc:
         raise ConfigError(
             source, "", f"cannot read ({exc.strerror})", "check its permissions"
         ) from None
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _refuse_repeated_keys(source, root, ())
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

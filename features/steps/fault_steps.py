@@ -1,12 +1,15 @@
-"""Steps that break the lab: kill, lose, restart, lose a node, scale."""
+"""Steps that break the lab: kill, lose, restart, lose a node, pause, partition, scale."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from pytest_bdd import parsers, then, when
 
 from oaas_lab.components import majority
 from oaas_lab.components.galera import active_writer, rejoined_by_ist
+from oaas_lab.components.haproxy import front_holder
 from oaas_lab.errors import QuorumError, UserError
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.probes import Faults
@@ -33,6 +36,38 @@ def majority_lost(component: str, faults: Faults, lab: Lab) -> None:
 @when(parsers.parse("the lost {component} members come back"))
 def lost_members_back(component: str, faults: Faults) -> None:
     assert faults.start_stopped(), f"no {component} member was lost in this scenario"
+
+
+@when(parsers.parse("one {component} member is paused for {seconds:d} seconds"))
+def one_member_paused(component: str, seconds: int, faults: Faults) -> None:
+    faults.pause(component, 1)
+    try:
+        time.sleep(seconds)
+    finally:
+        faults.resume_paused()
+
+
+@when(parsers.parse("one {component} member is cut off from the other members"))
+def one_member_cut_off(component: str, faults: Faults) -> None:
+    faults.isolate(component, 1)
+
+
+@when(parsers.parse("the partition holds for {seconds:d} seconds"))
+def partition_holds(seconds: int, faults: Faults) -> None:
+    # The feature holds it longer than the component's own failure detection, so the heal is
+    # a real rejoin and not a blip nobody noticed.
+    assert faults.cut, "no member is cut off in this scenario"
+    time.sleep(seconds)
+
+
+@when("the partition is healed")
+def partition_healed(faults: Faults) -> None:
+    assert faults.heal(), "no member was cut off in this scenario"
+
+
+@when("the haproxy member holding the front address is lost")
+def front_holder_lost(faults: Faults, lab: Lab) -> None:
+    faults.lose_pods([front_holder(lab)])
 
 
 @when("the galera member holding writes is killed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then
 
-from oaas_lab.probes import Measurements, no_lost_writes
+from oaas_lab.probes import Faults, Figures, Measurements, no_lost_writes
 
 
 @given(parsers.parse("a client writes to {component} continuously"))
@@ -39,15 +39,30 @@ def replicated(component: str, measurements: Measurements) -> None:
     assert result.ok, str(result)
 
 
-@then(parsers.parse(
-    'the remaining {component} member refuses writes for {seconds:d} seconds, saying "{text}"'
-))
-def minority_refuses(component: str, seconds: int, text: str, measurements: Measurements) -> None:
-    figures = measurements.refusal(component, seconds)
-    assert figures.attempts > 0, f"no write to the remaining {component} member was attempted"
+def refused_all(figures: Figures, who: str, text: str) -> None:
+    """Every write to ``who`` was refused, with one of the " or "-separated words of ``text``."""
+    assert figures.attempts > 0, f"no write to the {who} was attempted"
     assert figures.acknowledged == 0, (
-        f"{figures.acknowledged} of {figures.attempts} writes were acknowledged by a minority"
+        f"{figures.acknowledged} of {figures.attempts} writes were acknowledged by the {who}"
     )
     said = "; ".join(figures.errors).lower()
     expected = [word.strip().lower() for word in text.split(" or ")]
     assert any(word in said for word in expected), f"refused, but not with {text!r}: {said}"
+
+
+@then(parsers.parse(
+    'the remaining {component} member refuses writes for {seconds:d} seconds, saying "{text}"'
+))
+def minority_refuses(component: str, seconds: int, text: str, measurements: Measurements) -> None:
+    refused_all(measurements.refusal(component, seconds), f"remaining {component} member", text)
+
+
+@then(parsers.parse(
+    'the cut-off {component} member refuses writes for {seconds:d} seconds, saying "{text}"'
+))
+def cut_off_refuses(component: str, seconds: int, text: str, measurements: Measurements,
+                    faults: Faults) -> None:
+    assert faults.cut, f"no {component} member was cut off in this scenario"
+    hosts = [faults.lab.address(pod) for pod in faults.cut]
+    refused_all(measurements.refusal(component, seconds, hosts),
+                f"cut-off {component} member", text)

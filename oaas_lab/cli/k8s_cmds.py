@@ -16,6 +16,7 @@ from oaas_lab.backends.k8s.lab import K8sLab
 from oaas_lab.cli.context import CliContext, pass_ctx
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, UserError
+from oaas_lab.kernel import lock
 from oaas_lab.kernel.results import CheckResult
 
 
@@ -126,7 +127,8 @@ def _deploy(ctx: CliContext, lab: K8sLab, force: bool) -> None:
                 console.print(f"  [green]ready[/green]    {event.subject} "
                               f"after {event.elapsed:.0f}s")
 
-        report = lab.deployer(progress).deploy(force=force)
+        with lock.changing(ctx.config.lab_dir, lab.name, "deploy"):
+            report = lab.deployer(progress).deploy(force=force)
     if not report.applied:
         console.print(f"nothing to apply: all {len(report.unchanged)} objects are unchanged; "
                       f"every component is ready")
@@ -150,7 +152,8 @@ def destroy_cmd(ctx: CliContext, volumes: bool, delete_namespace: bool, yes: boo
         click.confirm(f"delete lab {cfg.name}'s {what} in namespace {cfg.k8s.namespace}?",
                       abort=True)
     lab = K8sLab(cfg)
-    deleted = lab.deployer().destroy(volumes=volumes, namespace=delete_namespace)
+    with lock.changing(cfg.lab_dir, lab.name, "destroy"):
+        deleted = lab.deployer().destroy(volumes=volumes, namespace=delete_namespace)
     for ref in deleted:
         ctx.console.print(f"  deleted  {ref}")
     ctx.console.print(f"deleted {len(deleted)} objects" if deleted else

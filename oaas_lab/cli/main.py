@@ -15,11 +15,13 @@ from oaas_lab.cli import (
     k8s_cmds,
     local_cmds,
     qualify_cmds,
+    soak_cmds,
 )
 from oaas_lab.cli.context import CliContext
 from oaas_lab.errors import OaasLabError
 
-COMMAND_MODULES = [config_cmds, local_cmds, qualify_cmds, k8s_cmds, cluster_cmds, images_cmds]
+COMMAND_MODULES = [config_cmds, local_cmds, qualify_cmds, soak_cmds, k8s_cmds, cluster_cmds,
+                   images_cmds]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -381,9 +381,8 @@ class EmbeddedCluster:
                 load.result()
         return [node.name for node, todo in work if todo]
 
-    def kill_container(self, node_name: str, container_id: str) -> None:
-        """SIGKILL every process of one container on ``node_name``, as a crash would end it:
-        the kubelet restarts it in the same pod, its volumes and address unchanged."""
+    def _task(self, node_name: str, container_id: str, verb: str, *args: str) -> str:
+        """``ctr task VERB ... CONTAINER`` on the node's containerd; its output."""
         node = next((n for n in self.topology.nodes if n.name == node_name), None)
         if node is None:
             raise UserError(f"cluster {self.config.name!r} has no node {node_name!r}",
@@ -391,12 +390,36 @@ class EmbeddedCluster:
         containerd = self.state().daemon(node.name, "containerd")
         if containerd is None or not containerd.alive():
             raise LabError(f"{node.name}: containerd is not running", hint="oaas-lab cluster up")
-        done = shell.run(self._ctr(containerd, self.files(node), "task", "kill", "--signal",
-                                   "SIGKILL", "--all", container_id), timeout=30, check=False)
+        argv = ["task", verb, *args] + ([container_id] if verb != "ls" else [])
+        done = shell.run(self._ctr(containerd, self.files(node), *argv), timeout=30,
+                         check=False)
         if done.returncode != 0:
-            raise LabError(f"{node.name}: cannot kill container {container_id[:12]}: "
+            raise LabError(f"{node.name}: cannot {verb} container {container_id[:12]}: "
                            f"{(done.stderr or done.stdout).strip()}",
                            hint="it may have ended already; see `oaas-lab status`")
+        return done.stdout
+
+    def kill_container(self, node_name: str, container_id: str) -> None:
+        """SIGKILL every process of one container on ``node_name``, as a crash would end it:
+        the kubelet restarts it in the same pod, its volumes and address unchanged."""
+        self._task(node_name, container_id, "kill", "--signal", "SIGKILL", "--all")
+
+    def pause_container(self, node_name: str, container_id: str) -> None:
+        """Freeze one container's processes (the cgroup freezer), as a stalled machine would."""
+        self._task(node_name, container_id, "pause")
+
+    def resume_container(self, node_name: str, container_id: str) -> None:
+        """Thaw a container ``pause_container`` froze."""
+        self._task(node_name, container_id, "resume")
+
+    def container_pid(self, node_name: str, container_id: str) -> int:
+        """The host PID of the container's first process (its namespaces are the pod's)."""
+        for line in self._task(node_name, container_id, "ls").splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == container_id and fields[1].isdigit():
+                return int(fields[1])
+        raise LabError(f"{node_name}: container {container_id[:12]} has no running task",
+                       hint="it may be restarting; see `oaas-lab status`")
 
     def _label_control_plane(self) -> None:
         cp = self.topology.control_plane

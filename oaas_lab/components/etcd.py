@@ -25,6 +25,7 @@ from oaas_lab.components.spec import Component, K8sNeeds, Role, Spec, Writing, m
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import until
 from oaas_lab.secrets import SecretStore
 
 # Raft timing for members on one host: a follower calls an election after ELECTION_MS without
@@ -52,6 +53,9 @@ CLIENT_PORT = ENTRY.ports["client"]
 PEER_PORT = ENTRY.ports["peer"]
 
 _ORDINAL = re.compile(r"-(\d+)$")
+REMOVE_TIMEOUT = 60.0
+"""How long a scale-in waits for etcd to accept a member's removal: etcd refuses one while a
+remaining member has been connected for less than its health interval."""
 
 
 @dataclass(frozen=True)
@@ -209,9 +213,22 @@ def remove_members(lab: Lab, keep: int, before: int, peer_domain: str) -> None:
     for line in out.stdout.splitlines():
         fields = [f.strip() for f in line.split(",")]
         if len(fields) >= 3 and (m := _ORDINAL.search(fields[2])) and int(m.group(1)) >= keep:
-            gone = lab.exec("etcd-0", ["etcdctl", "member", "remove", fields[0]])
-            if not gone.ok:
-                raise LabError(f"etcd member remove {fields[2]} failed: {gone.stderr.strip()}")
+            argv = ["etcdctl", "member", "remove", fields[0]]
+
+            def removed(argv: list[str] = argv, name: str = fields[2]) -> CheckResult:
+                gone = lab.exec("etcd-0", argv)
+                if gone.ok or "member not found" in gone.stderr:
+                    return passed("etcd", f"{name} removed")
+                # "unhealthy cluster": members restarted moments ago do not count as active
+                # yet, and etcd refuses a reconfiguration until they do (it passes by itself).
+                return failed("etcd", gone.stderr.strip()[-200:])
+
+            result, _ = until(removed, timeout=REMOVE_TIMEOUT, interval=1.0)
+            if not result.ok:
+                raise LabError(
+                    f"etcd refused to remove {fields[2]} for {REMOVE_TIMEOUT:.0f}s: "
+                    f"{result.detail}",
+                    hint="wait until `oaas-lab status` shows etcd healthy, then scale again")
 
 
 SPEC: Spec[EtcdView] = Spec(

@@ -21,7 +21,7 @@ from oaas_lab.kernel.results import CheckResult
 from oaas_lab.secrets import SecretStore
 
 ENTRY = Component(
-    memory_mib=32,
+    memory_mib=40,
     name="haproxy",
     role=Role.CONTROLLER,
     replicas=2,
@@ -75,6 +75,21 @@ def observe(lab: Lab, store: SecretStore) -> dict[str, RoundTrip | str]:
         except (sql.Error, LabError) as exc:
             observed[pod.name] = why(exc)
     return observed
+
+
+def front_holder(lab: Lab) -> str:
+    """The member clients reach at the front's address: the one that has the address on its
+    interface (the local lab's keepalived), else the first member (behind a Service, where no
+    member holds it, losing the first is the same test)."""
+    address = lab.service_address("galera")
+    members = [p.name for p in lab.members(ENTRY.name)]
+    if not members:
+        raise LabError("the lab runs no haproxy member", hint="bring haproxy up first")
+    for pod in members:
+        shown = lab.exec(pod, ["ip", "-4", "-o", "addr", "show"], timeout=10.0)
+        if f" {address}/" in shown.stdout:
+            return pod
+    return members[0]
 
 
 SPEC: Spec[RoundTrip] = Spec(

@@ -58,6 +58,14 @@ ENTRY = Component(
     poll_interval=3.0,
 )
 
+NET_TICKTIME = 30
+"""Seconds of silence after which an Erlang node counts a peer as gone (``net_ticktime``; the
+default is 60, with which a partition shorter than a minute went unnoticed and the minority
+kept its clients waiting instead of pausing). Not lower: a node frozen for longer than this
+(SIGSTOP for 15 s with 10) comes back into a partition that ``pause_minority`` does not heal
+(mnesia's ``running_partitioned_network``; both sides run, the majority reports the other as
+not running until that node is restarted)."""
+
 
 # Ra (2.2.0 in RabbitMQ 3.10.8) records which on-disk replica (a UID directory) serves which
 # quorum queue in ``names.dets``, a DETS table written back only every 500 ms, while the

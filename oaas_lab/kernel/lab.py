@@ -100,6 +100,28 @@ class Lab(Protocol):
         """SIGKILL every pod placed on ``node``; returns their names."""
         ...
 
+    def pause(self, pod: str) -> None:
+        """Freeze every process of the pod (it holds its connections and answers nothing),
+        as a stalled machine or a long garbage collection would, until ``resume``."""
+        ...
+
+    def resume(self, pod: str) -> None:
+        """Thaw a paused pod."""
+        ...
+
+    def cut(self, pod: str, peers: Sequence[str], loss: float = 1.0) -> None:
+        """Drop packets between ``pod`` and each pod in ``peers``: every one (a partition) or
+        the fraction ``loss`` (a lossy link), until ``heal``. Clients outside are not cut."""
+        ...
+
+    def slow(self, pod: str, kbit: int) -> None:
+        """Limit what the pod sends to ``kbit`` kbit/s until ``heal``."""
+        ...
+
+    def heal(self, pod: str) -> None:
+        """Undo every network fault of the pod (safe when it has none)."""
+        ...
+
     def scale(
         self, component: str, replicas: int, progress: ProgressCallback | None = None
     ) -> None:

@@ -1,8 +1,9 @@
 """Faults a scenario injects, remembered so they can be measured against and undone.
 
-``Faults`` wraps the ``Lab`` verbs (kill, stop, start, kill_node, scale) and records what was
-done and when, so a scenario can ask "how long since the fault until full membership" and the
-end of a scenario can start every member it stopped and put every scaled component back.
+``Faults`` wraps the ``Lab`` verbs (kill, stop, start, kill_node, pause, cut, scale) and records
+what was done and when, so a scenario can ask "how long since the fault until full membership"
+and the end of a scenario can start every member it stopped, resume every member it paused,
+heal every link it cut and put every scaled component back.
 """
 
 from __future__ import annotations
@@ -37,20 +38,25 @@ class Faults:
     injected: list[Fault] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     scaled: dict[str, int] = field(default_factory=dict)
+    paused: list[str] = field(default_factory=list)
+    cut: list[str] = field(default_factory=list)
 
     def _record(self, action: str, pods: list[str], at: float | None = None) -> list[str]:
         self.injected.append(Fault(action, tuple(pods), self.clock() if at is None else at))
         return pods
 
-    def pick(self, component: str, count: int) -> list[str]:
-        """The first ``count`` running members of a component (by ordinal, so runs repeat)."""
+    def _running(self, component: str, count: int) -> list[str]:
         running = [p.name for p in self.lab.members(component) if p.state == PodState.RUNNING]
         if len(running) < count:
             raise UserError(
                 f"{component} has {len(running)} running members, cannot take {count}",
                 hint="wait for the component to be healthy before injecting a fault",
             )
-        return running[:count]
+        return running
+
+    def pick(self, component: str, count: int) -> list[str]:
+        """The first ``count`` running members of a component (by ordinal, so runs repeat)."""
+        return self._running(component, count)[:count]
 
     def kill(self, component: str, count: int = 1) -> list[str]:
         """SIGKILL ``count`` members; the supervisor (or kubelet) brings them back."""
@@ -72,7 +78,10 @@ class Faults:
         (and keep a Primary component of one), which is not what losing members means. So the
         member is killed first, then kept stopped before its restart completes.
         """
-        pods = self.pick(component, count)
+        return self.lose_pods(self.pick(component, count))
+
+    def lose_pods(self, pods: list[str]) -> list[str]:
+        """Crash the named pods and keep them down until ``start_stopped`` (see ``lose``)."""
         for pod in pods:
             self.lab.kill(pod)
         self.stopped.extend(pods)
@@ -121,6 +130,50 @@ class Faults:
         # Starting nothing is no event: "time since the last fault" must not restart.
         return self._record("start", pods) if pods else []
 
+    def _split(self, component: str, count: int) -> tuple[list[str], list[str]]:
+        """The last ``count`` running members and the rest: the side a fault isolates is the
+        highest ordinals, so the first member (where probes start) stays with the majority."""
+        running = self._running(component, count)
+        return running[-count:], running[:-count]
+
+    def pause(self, component: str, count: int = 1) -> list[str]:
+        """Freeze ``count`` members (the last running ones) until ``resume_paused``."""
+        pods, _ = self._split(component, count)
+        for pod in pods:
+            self.paused.append(pod)
+            self.lab.pause(pod)
+        return self._record("pause", pods)
+
+    def resume_paused(self) -> list[str]:
+        """Thaw every member this scenario paused."""
+        pods = list(self.paused)
+        for pod in pods:
+            self.lab.resume(pod)
+            # Only once thawed: one that fails stays listed, and ``restore`` tries it again.
+            self.paused.remove(pod)
+        return self._record("resume", pods) if pods else []
+
+    def isolate(self, component: str, count: int = 1, loss: float = 1.0) -> list[str]:
+        """Cut the last ``count`` running members off from the component's other members (a
+        partition, or with ``loss`` below 1 a lossy link between the two sides), until
+        ``heal``. Clients and the front still reach both sides."""
+        pods, rest = self._split(component, count)
+        if not rest:
+            raise UserError(f"isolating {count} of {len(pods)} {component} members leaves no "
+                            "other side", hint="isolate fewer members")
+        for pod in pods:
+            self.cut.append(pod)
+            self.lab.cut(pod, rest, loss)
+        return self._record("partition" if loss >= 1.0 else f"loss {loss:.0%}", pods)
+
+    def heal(self) -> list[str]:
+        """Undo every network fault of this scenario."""
+        pods = list(self.cut)
+        for pod in pods:
+            self.lab.heal(pod)
+            self.cut.remove(pod)
+        return self._record("heal", pods) if pods else []
+
     def kill_node(self, node: str) -> list[str]:
         """SIGKILL every pod on ``node``."""
         return self._record("kill node", self.lab.kill_node(node))
@@ -158,6 +211,21 @@ class Faults:
         scenario still reports its own failure rather than the clean-up's.
         """
         done: list[str] = []
+        # Thawed and healed first: a paused or cut-off member must not outlive the scenario.
+        for pod in list(self.paused):
+            try:
+                self.lab.resume(pod)
+                done.append(f"resumed {pod}")
+            except OaasLabError as exc:
+                done.append(f"could not resume {pod}: {exc.one_line()}")
+        self.paused = []
+        for pod in list(self.cut):
+            try:
+                self.lab.heal(pod)
+                done.append(f"healed {pod}")
+            except OaasLabError as exc:
+                done.append(f"could not heal {pod}: {exc.one_line()}")
+        self.cut = []
         for pod in list(self.stopped):
             try:
                 self.lab.start(pod)

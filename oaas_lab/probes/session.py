@@ -170,10 +170,12 @@ class Measurements:
             self.record(f"{component} full membership after s", round(since_fault + waited, 1))
         return result
 
-    def refusal(self, component: str, seconds: float, settle: float = 30.0) -> Figures:
-        """Once a direct write to the running minority is refused (within ``settle`` seconds),
-        keep writing to it for ``seconds`` and return what happened."""
-        hosts = self.survivors(component)
+    def refusal(self, component: str, seconds: float, hosts: Sequence[str] = (),
+                settle: float = 30.0) -> Figures:
+        """Once a direct write to ``hosts`` (by default the running members, a minority) is
+        refused (within ``settle`` seconds), keep writing to them for ``seconds`` and return
+        what happened."""
+        hosts = list(hosts) or self.survivors(component)
         if not hosts:
             raise UserError(f"no {component} member is running", hint="stop fewer members")
 

@@ -7,7 +7,9 @@ user of the host can read). The lab here is ``cli`` on 172.31.95.0/24 with its o
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import stat
 import subprocess
 import sys
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from oaas_lab.backends.local.supervisor import Supervisor
+from oaas_lab.probes import soak
 from oaas_lab.secrets import SecretStore
 
 pytestmark = pytest.mark.lab
@@ -175,6 +179,82 @@ def test_config_show_masks_the_generated_secrets(cli: Cli, lab_dir: Path) -> Non
     assert done.returncode == 0
     for name in names:
         assert f"{name}: '******'" in done.stdout
+
+
+def test_soak_carries_out_its_seeded_plan_and_loses_nothing(
+        cli: Cli, tmp_path: Path) -> None:
+    # Seed 9's three cycles: a lossy Galera link, two Galera members crashed a second apart,
+    # a paused etcd member.
+    reports = tmp_path / "soak"
+    done = cli("soak", "--cycles", "3", "--seed", "9", "--components", "etcd,galera",
+               "--duration", "4", "--reports-dir", str(reports), timeout=1500)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "seed 9 (replay: oaas-lab soak --seed 9 --cycles 3" in done.stdout
+    report = json.loads((reports / "soak-9.json").read_text())
+    planned = soak.plan(9, 3, ["etcd", "galera"], 4.0)
+    assert [(c["component"], c["fault"]) for c in report["cycles"]] == [
+        (s.component, s.kind) for s in planned]
+    for cycle in report["cycles"]:
+        assert cycle["ok"], cycle["problem"]
+        for name in ("etcd", "galera"):
+            assert cycle["figures"][f"{name} lost"] == 0
+            assert cycle["figures"][f"{name} verified"] > 0
+
+
+def killed_at_random(cli: Cli, argv: list[str], rng: random.Random, low: float,
+                     high: float) -> None:
+    """Run ``oaas-lab argv`` and SIGKILL it after a delay drawn from ``rng`` (if still running)."""
+    proc = subprocess.Popen([sys.executable, "-m", "oaas_lab.cli.main", *argv], env=cli.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=rng.uniform(low, high))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_an_up_killed_at_random_points_converges_when_run_again(
+        cli: Cli, lab_dir: Path) -> None:
+    secrets_before = {n: SecretStore(lab_dir).get(n).reveal() for n in SecretStore(lab_dir).names()}
+    assert cli("down", timeout=180).returncode == 0
+    rng = random.Random(15)  # reproducible kill points  # noqa: S311
+    for _ in range(2):
+        killed_at_random(cli, ["up"], rng, 2.0, 20.0)
+    done = cli("up")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert cli("status").returncode == 0
+    store = SecretStore(lab_dir)
+    # Secrets generated before and during the killed runs stay what they were.
+    assert {n: store.get(n).reveal() for n in secrets_before} == secrets_before
+    state = json.loads((lab_dir / "state.json").read_text())
+    assert sorted(state["pods"]) == sorted(
+        f"{c}-{i}" for c, n in state["replicas"].items() for i in range(n))
+    # One supervised program per program file, each running once.
+    files = sorted(p.stem for p in (lab_dir / "supervisor.d").glob("*.conf"))
+    running = Supervisor(lab_dir, NAME).all_info()
+    assert sorted(running) == files
+    assert {info["statename"] for info in running.values()} == {"RUNNING"}
+    supervisords = [pid for pid, cmd in lab_processes(lab_dir) if "supervisord_main" in cmd]
+    assert len(supervisords) == 1, supervisords
+
+
+def test_a_scale_killed_at_random_points_converges_when_run_again(
+        cli: Cli, lab_dir: Path) -> None:
+    rng = random.Random(21)  # reproducible kill points  # noqa: S311
+    for _ in range(2):
+        killed_at_random(cli, ["scale", "galera", "5"], rng, 2.0, 15.0)
+    done = cli("scale", "galera", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = json.loads((lab_dir / "state.json").read_text())
+    assert state["replicas"]["galera"] == 5
+    assert sorted(p for p in state["pods"] if p.startswith("galera-")) == [
+        f"galera-{i}" for i in range(5)]
+    assert cli("status").returncode == 0
+    back = cli("scale", "galera", "3")
+    assert back.returncode == 0, back.stdout + back.stderr
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    assert f"{NAME}-galera-3" not in netns.stdout
+    assert f"{NAME}-galera-4" not in netns.stdout
 
 
 def test_no_secret_in_output_logs_or_command_lines(cli: Cli, lab_dir: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from oaas_lab import config
-from oaas_lab.adapters import shell, sql
+from oaas_lab.adapters import iproute, shell, sql
 from oaas_lab.backends.local.lab import LocalLab
 from oaas_lab.components.galera import rejoin_method
 from oaas_lab.credentials import GALERA_APP_DATABASE as APP_DATABASE
@@ -79,7 +79,8 @@ def test_a_pod_has_its_own_hostname_hosts_file_and_no_way_out(lab):
     assert "nameserver 127.0.0.1" in resolv
     hosts = lab.exec("etcd-0", ["getent", "hosts", "galera"])
     assert hosts.stdout.split()[0] == lab.service_address("galera")
-    assert lab.service_address("galera") == lab.address("haproxy-0")
+    # The front's virtual address, which keepalived keeps on one HAProxy member.
+    assert lab.service_address("galera") == SUBNET.replace("0/24", "9")
 
 
 def test_second_up_changes_nothing(lab):
@@ -173,6 +174,81 @@ def test_stopped_pod_stays_stopped_until_started(lab):
     assert not lab.check("memcached").ok
     lab.start("memcached-1")
     ready(lab, "memcached", timeout=30.0)
+
+
+def reaches(lab: LocalLab, pod: str, peer: str) -> bool:
+    return lab.exec(pod, ["ping", "-c", "1", "-W", "1", lab.address(peer)], timeout=10).ok
+
+
+def test_a_cut_member_loses_its_peers_only_and_heal_removes_every_rule(lab):
+    lab.cut("memcached-1", ["memcached-0"])
+    try:
+        assert not reaches(lab, "memcached-1", "memcached-0")
+        assert not reaches(lab, "memcached-0", "memcached-1")
+        # Only the named peers: the others, and the host, still get through.
+        assert reaches(lab, "memcached-1", "etcd-0")
+        assert shell.run(["ping", "-c", "1", "-W", "1", lab.address("memcached-1")],
+                         check=False).ok
+    finally:
+        lab.heal("memcached-1")
+    assert reaches(lab, "memcached-1", "memcached-0")
+    rules = lab.exec("memcached-1", ["iptables", "-S", "OAAS-LAB-FAULT"]).stdout
+    assert "-A " not in rules
+
+
+def test_a_lossy_and_a_slow_link_are_healed(lab):
+    lab.cut("memcached-1", ["memcached-0"], loss=0.5)
+    lab.slow("memcached-1", 512)
+    try:
+        done = lab.exec("memcached-1", ["ping", "-c", "20", "-i", "0.05", "-W", "1",
+                                        lab.address("memcached-0")], timeout=30)
+        assert " 0% packet loss" not in done.stdout, done.stdout
+        assert "100% packet loss" not in done.stdout, done.stdout
+        qdisc = lab.exec("memcached-1", ["tc", "qdisc", "show", "dev", "eth0"]).stdout
+        assert "tbf" in qdisc, qdisc
+        assert "512Kbit" in qdisc, qdisc
+    finally:
+        lab.heal("memcached-1")
+    assert "tbf" not in lab.exec("memcached-1", ["tc", "qdisc", "show", "dev", "eth0"]).stdout
+
+
+def test_a_paused_member_answers_nothing_until_resumed(lab):
+    lab.pause("memcached-1")
+    try:
+        assert not lab.check("memcached").ok
+        pids = iproute.netns_pids(lab.naming.netns("memcached-1"))
+        states = shell.run(["ps", "-o", "state=", "-p", ",".join(map(str, pids))]).stdout
+        assert pids
+        assert set(states.split()) == {"T"}, states
+    finally:
+        lab.resume("memcached-1")
+    ready(lab, "memcached", timeout=30.0)
+
+
+def front_holders(lab: LocalLab) -> list[str]:
+    front = lab.service_address("galera")
+    return [p.name for p in lab.members("haproxy")
+            if f" {front}/" in lab.exec(p.name, ["ip", "-4", "-o", "addr"]).stdout]
+
+
+def test_the_front_address_moves_when_its_haproxy_member_stops(lab):
+    front = lab.service_address("galera")
+    assert front == SUBNET.replace("0/24", "9")
+    holders = front_holders(lab)
+    assert len(holders) == 1, holders
+    lab.stop(holders[0])
+    try:
+        moved = wait_for(lambda: passed("front", "moved") if front_holders(lab) not in
+                         ([], holders) else failed("front", str(front_holders(lab))),
+                         timeout=10.0, interval=0.2)
+        assert moved.ok
+        assert shell.run(["ping", "-c", "1", "-W", "1", front], check=False).ok
+    finally:
+        lab.start(holders[0])
+    ready(lab, "haproxy", timeout=60.0)
+    # No preemption: the member that came back leaves the address where it is.
+    assert len(front_holders(lab)) == 1
+    assert front_holders(lab) != holders
 
 
 def test_losing_a_node_loses_its_pods_and_they_all_come_back(lab):

@@ -65,6 +65,29 @@ def test_invalid_yaml_names_line(tmp_path: Path) -> None:
         config.load(write(tmp_path, "name: a\n  bad: [\n"), environ={})
 
 
+def test_file_that_is_not_utf8_is_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"lab\.yaml: is not UTF-8 text \(byte 9 .*save"):
+        config.load(path, environ={})
+
+
+def test_repeated_key_is_refused_with_both_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: a\ncomponents:\n  galera: {replicas: 3}\n"
+                           "  etcd: {replicas: 3}\n  galera: {replicas: 5}\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(path, environ={})
+    line = err.value.one_line()
+    assert "components.galera: given twice (lines 3 and 5)" in line
+    assert "keep one of them" in line
+
+
+def test_repeated_key_in_a_list_item_names_its_index(tmp_path: Path) -> None:
+    path = write(tmp_path, "a:\n  - {x: 1, x: 2}\n")
+    with pytest.raises(ConfigError, match=r"a\.0\.x: given twice"):
+        config.load(path, environ={})
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         config.load(tmp_path / "nope.yaml", environ={})

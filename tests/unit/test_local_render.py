@@ -23,7 +23,11 @@ from oaas_lab.backends.local.daemons.galera_entrypoint import (
     read_grastate,
 )
 from oaas_lab.backends.local.daemons.galera_health import verdict
-from oaas_lab.backends.local.daemons.haproxy import render_haproxy_cfg
+from oaas_lab.backends.local.daemons.haproxy import (
+    HaproxyDriver,
+    render_haproxy_cfg,
+    render_keepalived_conf,
+)
 from oaas_lab.backends.local.daemons.openstack import fronted
 from oaas_lab.backends.local.daemons.rabbitmq import parse_cluster_status, ra_dirs
 from oaas_lab.backends.local.pods import PodRecord
@@ -46,7 +50,7 @@ def ctx_for(tmp_path: Path):
         pods = members(component, count)
         return PodContext(pod=pods[ordinal], members=pods, lab_name="t",
                           pod_dir=tmp_path / "pods" / pods[ordinal].name, secrets=secrets,
-                          python="/venv/bin/python",
+                          python="/venv/bin/python", front_address="10.7.0.9",
                           others={c: members(c, 3 if c != "haproxy" else 2)
                                   for c in ("galera", "haproxy", "rabbitmq", "memcached")})
 
@@ -256,3 +260,29 @@ def test_haproxy_fronts_every_api_and_haproxy_accepts_the_file(tmp_path: Path) -
     checked = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True,
                              check=False, timeout=30)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_keepalived_keeps_the_front_address_on_one_member_and_accepts_the_file(
+    tmp_path: Path,
+) -> None:
+    pods = members("haproxy", 2)
+    conf = render_keepalived_conf(pods[1], pods, "10.7.0.9")
+    assert "state BACKUP\n    nopreempt" in conf
+    assert "priority 199" in conf
+    assert "unicast_src_ip 10.7.0.11" in conf
+    assert "unicast_peer {\n        10.7.0.10\n    }" in conf
+    assert "10.7.0.9/32 dev eth0" in conf
+    path = tmp_path / "keepalived.conf"
+    path.write_text(conf)
+    checked = subprocess.run(["keepalived", "--config-test", "--use-file", str(path)],
+                             capture_output=True, text=True, check=False, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_haproxy_pod_runs_keepalived_beside_haproxy(ctx_for) -> None:
+    ctx = ctx_for("haproxy", 2, 0)
+    driver = HaproxyDriver()
+    names = [p.name for p in driver.programs(ctx)]
+    assert names == ["haproxy-0", "haproxy-0-keepalived"]
+    files = {f.path.name: f.content for f in driver.files(ctx)}
+    assert "10.7.0.9/32" in files["keepalived.conf"]

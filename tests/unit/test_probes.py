@@ -185,6 +185,18 @@ class RecordingLab:
     def start(self, pod: str) -> None:
         self.calls.append(("start", pod))
 
+    def pause(self, pod: str) -> None:
+        self.calls.append(("pause", pod))
+
+    def resume(self, pod: str) -> None:
+        self.calls.append(("resume", pod))
+
+    def cut(self, pod: str, peers: list[str], loss: float = 1.0) -> None:
+        self.calls.append(("cut", f"{pod} from {','.join(peers)} at {loss}"))
+
+    def heal(self, pod: str) -> None:
+        self.calls.append(("heal", pod))
+
 
 def test_lose_crashes_then_keeps_down_and_restore_starts_again():
     lab = RecordingLab()
@@ -263,3 +275,31 @@ def test_the_read_back_is_tried_again_while_it_cannot_connect(monkeypatch):
     never.stop_when_capped()
     with pytest.raises(ConnectionError):
         never.verify()
+
+
+def test_isolate_cuts_the_last_member_from_the_others_and_heal_undoes_it():
+    lab = RecordingLab()
+    faults = Faults(lab)  # type: ignore[arg-type]
+    assert faults.isolate("etcd", 1) == ["etcd-2"]
+    assert lab.calls == [("cut", "etcd-2 from etcd-0,etcd-1 at 1.0")]
+    assert faults.injected[-1].action == "partition"
+    assert faults.heal() == ["etcd-2"]
+    assert faults.heal() == []
+    assert lab.calls[-1] == ("heal", "etcd-2")
+
+
+def test_isolating_every_member_is_refused():
+    with pytest.raises(UserError, match="leaves no other side"):
+        Faults(RecordingLab()).isolate("etcd", 3)  # type: ignore[arg-type]
+
+
+def test_restore_resumes_paused_and_heals_cut_members_a_failed_scenario_left():
+    lab = RecordingLab()
+    faults = Faults(lab)  # type: ignore[arg-type]
+    faults.pause("galera", 1)
+    faults.isolate("rabbitmq", 1, loss=0.3)
+    assert faults.injected[-1].action == "loss 30%"
+    lab.calls.clear()
+    assert faults.restore() == ["resumed galera-2", "healed rabbitmq-2"]
+    assert lab.calls == [("resume", "galera-2"), ("heal", "rabbitmq-2")]
+    assert faults.restore() == []

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oaas_lab import components, images
+from oaas_lab.adapters import netfault
 from oaas_lab.backends.k8s import pods as podinfo
 from oaas_lab.backends.k8s import render
 from oaas_lab.backends.k8s.api import KubeApi
@@ -26,6 +27,7 @@ from oaas_lab.backends.k8s.deploy import Deployer, Event, lab_labels
 from oaas_lab.cluster.lifecycle import EmbeddedCluster, cluster_config
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import LabError, NotReadyError, UserError
+from oaas_lab.kernel import lock
 from oaas_lab.kernel.command import CommandResult
 from oaas_lab.kernel.lab import (
     ComponentStatus,
@@ -38,6 +40,8 @@ from oaas_lab.kernel.results import CheckResult, failed
 from oaas_lab.secrets import SecretStore
 
 HOLDS = "oaas-lab-holds"
+POD_IFNAME = "eth0"
+"""The pod's interface as the CNI bridge plugin names it."""
 
 class K8sLab:
     """A lab on a Kubernetes cluster; see the module docstring."""
@@ -127,6 +131,10 @@ class K8sLab:
 
         With ``k8s.cluster`` the embedded cluster is brought up first and loaded with the
         images."""
+        with lock.changing(self.config.lab_dir, self.name, "up"):
+            return self._up(progress)
+
+    def _up(self, progress: ProgressCallback | None) -> UpReport:
         def forward(event: Event) -> None:
             if progress is not None:
                 progress(event.subject, f"{event.what}: {event.message}", event.elapsed)
@@ -145,7 +153,8 @@ class K8sLab:
 
     def down(self) -> None:
         """Delete every object of this lab, its volumes and its namespace."""
-        self.deployer().destroy(volumes=True, namespace=True, timeout=self.config.timeouts.down)
+        with lock.changing(self.config.lab_dir, self.name, "down"):
+            self.deployer().destroy(volumes=True, namespace=True, timeout=self.config.timeouts.down)
 
     # --- observe --------------------------------------------------------------------------
 
@@ -283,6 +292,45 @@ class K8sLab:
         if self.api.get("v1", "Pod", pod, self.namespace) is not None:
             self.api.delete("v1", "Pod", pod, self.namespace, grace_seconds=0)
 
+    def _on_node(self, pod: str, what: str) -> tuple[EmbeddedCluster, str, str]:
+        """The embedded cluster, node and main container of ``pod``, for faults that need the
+        node's containerd (any other cluster gives no such access)."""
+        obj = self._pod(pod)
+        container = podinfo.container_id(obj, self._component_of(pod))
+        if self.embedded is None:
+            raise UserError(f"{what} needs the node's container runtime, which only the "
+                            "embedded cluster gives oaas-lab",
+                            hint="run the lab on `k8s.cluster` (oaas-lab cluster up)")
+        if container is None:
+            raise LabError(f"{pod} has no running container", hint="wait until it is running")
+        return self.embedded, str(obj["spec"]["nodeName"]), container
+
+    def pause(self, pod: str) -> None:
+        """Freeze the member's main container (the cgroup freezer of its node's containerd)."""
+        embedded, node, container = self._on_node(pod, "pausing a pod")
+        embedded.pause_container(node, container)
+
+    def resume(self, pod: str) -> None:
+        """Thaw the member's main container."""
+        embedded, node, container = self._on_node(pod, "resuming a pod")
+        embedded.resume_container(node, container)
+
+    def _enter(self, pod: str) -> list[str]:
+        embedded, node, container = self._on_node(pod, "a network fault")
+        return ["nsenter", "-t", str(embedded.container_pid(node, container)), "--net", "--"]
+
+    def cut(self, pod: str, peers: Sequence[str], loss: float = 1.0) -> None:
+        """Drop packets between the pod and ``peers`` in the pod's own network namespace."""
+        netfault.cut(self._enter(pod), [self.address(p) for p in peers], loss)
+
+    def slow(self, pod: str, kbit: int) -> None:
+        """Rate-limit the pod's interface (the CNI names it eth0)."""
+        netfault.slow(self._enter(pod), POD_IFNAME, kbit)
+
+    def heal(self, pod: str) -> None:
+        """Remove the pod's drop rules and rate limit."""
+        netfault.heal(self._enter(pod), [POD_IFNAME])
+
     def kill_node(self, node: str) -> list[str]:
         """Kill (see ``kill``) every running pod of this lab scheduled on ``node``."""
         objs = self.api.list("v1", "Pod", self.namespace, labels=lab_labels(self.name),
@@ -299,6 +347,10 @@ class K8sLab:
     def scale(self, component: str, replicas: int,
               progress: ProgressCallback | None = None) -> None:
         """Set a component's member count; even quorum counts are refused (QuorumError)."""
+        with lock.changing(self.config.lab_dir, self.name, f"scale {component} {replicas}"):
+            self._scale(component, replicas, progress)
+
+    def _scale(self, component: str, replicas: int, progress: ProgressCallback | None) -> None:
         spec = components.spec(component)
         comp = spec.entry
         components.check_replicas(comp, replicas)

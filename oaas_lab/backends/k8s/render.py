@@ -348,6 +348,7 @@ def render(config: LabConfig, release_name: str | None = None,
         "app_database": credentials.GALERA_APP_DATABASE,
         "galera_slots": max(9, views["galera"].replicas) if "galera" in views else 9,
         "ra_registration_repair": rabbitmq_component.REGISTRATION_REPAIR,
+        "rabbitmq_net_ticktime": rabbitmq_component.NET_TICKTIME,
         "memcached_servers": [
             f"memcached-{i}.memcached.{ns}.svc.{CLUSTER_DOMAIN}:"
             f"{components.by_name()['memcached'].port}"

@@ -10,6 +10,7 @@ their pod contexts and ``run_in``; what changes the lab (``up``, ``scale``, ``do
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from oaas_lab import components
-from oaas_lab.adapters import shell
+from oaas_lab.adapters import iproute, netfault, shell
 from oaas_lab.backends.local import network
 from oaas_lab.backends.local.daemons import driver
 from oaas_lab.backends.local.daemons.base import (
@@ -30,10 +31,11 @@ from oaas_lab.backends.local.daemons.base import (
 )
 from oaas_lab.backends.local.network import Naming
 from oaas_lab.backends.local.orchestrator import Orchestrator, lab_components
-from oaas_lab.backends.local.pods import LabState, PodRecord, load_state
+from oaas_lab.backends.local.pods import LabState, PodRecord, front_address, load_state
 from oaas_lab.backends.local.supervisor import Supervisor
 from oaas_lab.config import LabConfig
 from oaas_lab.errors import CommandError, LabError, UserError
+from oaas_lab.kernel import lock
 from oaas_lab.kernel.command import CommandResult
 from oaas_lab.kernel.lab import (
     ComponentStatus,
@@ -45,6 +47,8 @@ from oaas_lab.kernel.lab import (
 from oaas_lab.kernel.results import CheckResult, failed
 from oaas_lab.secrets import SecretStore
 
+FRONT = "haproxy"
+"""The component clients of Galera and the APIs go through (``Component.front``)."""
 POD_DIRS = ("data", "log", "run", "tmp", "home", "etc", "secrets", "bin")
 SUPERVISOR_STATES = {
     "RUNNING": PodState.RUNNING,
@@ -111,7 +115,12 @@ class LocalLab:
             secrets=self.secrets,
             python=sys.executable,
             others=others,
+            front_address=self.front_ip(state),
         )
+
+    def front_ip(self, state: LabState) -> str:
+        """The front's virtual address, or "" while no front member is recorded."""
+        return front_address(state.subnet) if state.members(FRONT) else ""
 
     def driver(self, component: str) -> Driver:
         return driver(component)
@@ -126,11 +135,12 @@ class LocalLab:
             members = state.members(component)
             if members:
                 services[component] = members[0].ip
+        front = self.front_ip(state)
         for entry in components.catalogue():
-            front = state.members(entry.front) if entry.front else []
-            if entry.name in services and front:
-                # Clients of the database and the APIs go through HAProxy, as through a Service.
-                services[entry.name] = front[0].ip
+            if entry.name in services and entry.front == FRONT and front:
+                # Clients of the database and the APIs go through HAProxy's virtual address,
+                # as through a Service: losing one HAProxy member does not strand them.
+                services[entry.name] = front
         return network.hosts_file(pods, services)
 
     def write_hosts(self, state: LabState) -> None:
@@ -192,17 +202,24 @@ class LocalLab:
 
     def up(self, progress: ProgressCallback | None = None) -> UpReport:
         """Bring the lab's components up; a second call on a healthy lab changes nothing."""
-        return self.orchestrator.up(progress)
+        with lock.changing(self.lab_dir, self.name, "up"):
+            return self.orchestrator.up(progress)
 
     def scale(
         self, component: str, replicas: int, progress: ProgressCallback | None = None
     ) -> None:
         """Change a component's member count; the odd rule is checked before anything changes."""
-        self.orchestrator.scale(component, replicas, progress)
+        with lock.changing(self.lab_dir, self.name, f"scale {component} {replicas}"):
+            self.orchestrator.scale(component, replicas, progress)
 
     def down(self) -> None:
         """Remove everything this lab created; safe to call twice or after a failed ``up``."""
-        self.orchestrator.down()
+        if not self.lab_dir.exists():
+            # Never up here: nothing to lock, but stray namespaces of the name still go.
+            self.orchestrator.down()
+            return
+        with lock.changing(self.lab_dir, self.name, "down"):
+            self.orchestrator.down()
 
     # --- readiness ----------------------------------------------------------------------------
 
@@ -256,12 +273,12 @@ class LocalLab:
         return self.state().pod(pod).ip
 
     def service_address(self, component: str) -> str:
-        """Where clients reach a component: HAProxy for galera and the OpenStack APIs (as a
-        Service would front them), else the first member."""
+        """Where clients reach a component: HAProxy's virtual address for galera and the
+        OpenStack APIs (as a Service would front them), else the first member."""
         state = self.state()
-        front = components.by_name()[component].front if component in state.replicas else ""
-        if front and state.members(front):
-            return state.members(front)[0].ip
+        fronted = component in state.replicas and components.by_name()[component].front == FRONT
+        if fronted and self.front_ip(state):
+            return self.front_ip(state)
         members = state.members(component)
         if not members:
             raise UserError(f"lab {self.name!r} runs no {component!r}",
@@ -328,6 +345,44 @@ class LocalLab:
         state = self.state()
         for name in self.program_names(state, state.pod(pod)):
             self.supervisor.start(name)
+
+    def _processes(self, pod: str) -> list[int]:
+        """Every process in the pod's network namespace: its daemon, workers and children."""
+        self.state().pod(pod)
+        return iproute.netns_pids(self.naming.netns(pod))
+
+    def pause(self, pod: str) -> None:
+        """SIGSTOP every process of the pod (the lab's own: they live in its namespace)."""
+        pids = self._processes(pod)
+        if not pids:
+            raise LabError(f"pod {pod!r} runs no process to pause",
+                           hint="`oaas-lab up` starts a stopped pod again")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self, pod: str) -> None:
+        """SIGCONT every process of the pod."""
+        for pid in self._processes(pod):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def _enter(self, pod: str) -> list[str]:
+        self.state().pod(pod)
+        return ["ip", "netns", "exec", self.naming.netns(pod)]
+
+    def cut(self, pod: str, peers: Sequence[str], loss: float = 1.0) -> None:
+        """Drop packets between the pod and ``peers`` in the pod's own namespace."""
+        state = self.state()
+        netfault.cut(self._enter(pod), [state.pod(p).ip for p in peers], loss)
+
+    def slow(self, pod: str, kbit: int) -> None:
+        """Rate-limit the pod's side of its veth."""
+        netfault.slow(self._enter(pod), network.POD_IFNAME, kbit)
+
+    def heal(self, pod: str) -> None:
+        """Remove the pod's drop rules and rate limit."""
+        netfault.heal(self._enter(pod), [network.POD_IFNAME])
 
     def kill_node(self, node: str) -> list[str]:
         """SIGKILL every program of every pod on ``node``; returns the pods hit."""

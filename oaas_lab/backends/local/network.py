@@ -26,6 +26,7 @@ from pathlib import Path
 from oaas_lab.adapters import iproute, shell
 
 IFNAME_MAX = 15
+POD_IFNAME = "eth0"
 PROVIDER_IFNAME = "eth1"
 """The pod end of the provider veth, inside the pod's namespace."""
 NETNS_ETC = Path("/etc/netns")
@@ -150,8 +151,8 @@ def create_pod(naming: Naming, pod: str, ip: str, subnet: str) -> bool:
     if netns in iproute.netns_list():
         return False
     shell.run(["ip", "netns", "add", netns])
-    _veth_into(naming, netns, naming.veth(ip), naming.veth_peer(ip), "eth0")
-    shell.run(["ip", "-n", netns, "addr", "add", f"{ip}/{prefix}", "dev", "eth0"])
+    _veth_into(naming, netns, naming.veth(ip), naming.veth_peer(ip), POD_IFNAME)
+    shell.run(["ip", "-n", netns, "addr", "add", f"{ip}/{prefix}", "dev", POD_IFNAME])
     shell.run(["ip", "-n", netns, "link", "set", "lo", "up"])
     # No default route on purpose: nothing in a pod may reach beyond the lab subnet.
     return True

@@ -249,8 +249,12 @@ class Orchestrator:
             capacity.check_scale(component, running, replicas,
                                  capacity.host_room(len(state.pods)))
             if replicas == len(current):
-                report(component, f"already {replicas} member(s)")
-                return
+                if self._programs_running(state, component) and self.lab.check(component).ok:
+                    report(component, f"already {replicas} member(s)")
+                    return
+                # An earlier scale recorded these members and was interrupted before they all
+                # ran: finish it instead of calling the count reached.
+                self._finish_members(state, spec, report)
             if replicas > len(current):
                 steps = [replicas]
                 if self.lab.driver(component).one_member_at_a_time:
@@ -303,6 +307,31 @@ class Orchestrator:
             save_state(self.lab.lab_dir, state)
             self.lab.write_hosts(state)
             raise
+
+    def _finish_members(self, state: LabState, spec: components.Component,
+                        report: Callable[[str, str], None]) -> None:
+        """Start the recorded members of ``spec`` that do not run, as a scale-out would (their
+        namespaces, the membership announcement, files and programs); idempotent."""
+        members = state.members(spec.name)
+        infos = self.lab.supervisor.all_info()
+        idle = [p for p in members if any(infos.get(n, {}).get("statename") != "RUNNING"
+                                          for n in self.lab.program_names(state, p))]
+        report(spec.name, f"finishing an interrupted change: {len(idle)} member(s) to start")
+        for pod in members:
+            network.create_pod(self.lab.naming, pod.name, pod.ip, state.subnet)
+        self.lab.write_hosts(state)
+        driver = self.lab.driver(spec.name)
+        running = [self.lab.ctx(state, p) for p in members if p not in idle]
+        driver.before_start([self.lab.ctx(state, p) for p in idle], running, self.lab)
+        for pod in members:
+            self.lab.render_pod(state, pod)
+        ctxs = [self.lab.ctx(state, p) for p in members]
+        driver.prepare(ctxs, self.lab)
+        self.lab.apply_programs()
+        for pod in idle:
+            for name in self.lab.program_names(state, pod):
+                self.lab.supervisor.start(name)
+        driver.converge(ctxs, self.lab)
 
     def _scale_in(self, state: LabState, component: str, replicas: int,
                   report: Callable[[str, str], None]) -> None:

@@ -19,6 +19,8 @@ from oaas_lab.errors import LabError, UserError
 
 STATE_FILE = "state.json"
 FIRST_POD_HOST = 10  # .1 is the host on the bridge; pods from .10 on
+FRONT_HOST = 9
+"""The front's virtual address (.9): held by one HAProxy member at a time (keepalived)."""
 LAST_POD_HOST = 254
 
 
@@ -60,6 +62,11 @@ def allocate_ip(subnet: str, used: set[str]) -> str:
         f"no free pod address left in {subnet}",
         hint="scale a component down or use a larger lab subnet",
     )
+
+
+def front_address(subnet: str) -> str:
+    """The address clients reach the front at, whichever HAProxy member holds it."""
+    return str(ipaddress.IPv4Network(subnet).network_address + FRONT_HOST)
 
 
 def host_ip(subnet: str) -> str:

@@ -29,6 +29,8 @@ class PodContext:
     secrets: SecretStore
     python: str
     others: Mapping[str, tuple[PodRecord, ...]] = field(default_factory=dict)
+    front_address: str = ""
+    """The front's virtual address (HAProxy's, moved by keepalived); empty without a front."""
 
     @property
     def peers(self) -> tuple[PodRecord, ...]:

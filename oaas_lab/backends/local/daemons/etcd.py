@@ -21,12 +21,19 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.components.etcd import CLIENT_PORT, ELECTION_MS, HEARTBEAT_MS, PEER_PORT
+from oaas_lab.components.etcd import (
+    CLIENT_PORT,
+    ELECTION_MS,
+    HEARTBEAT_MS,
+    PEER_PORT,
+    REMOVE_TIMEOUT,
+)
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.kernel.wait import until
 
 LOCAL_ENDPOINT = f"http://127.0.0.1:{CLIENT_PORT}"
+
 
 
 def peer_url(ip: str) -> str:
@@ -145,5 +152,23 @@ class EtcdDriver(SimpleDriver):
         seed = remaining[0].pod.name
         known = member_ids(self._etcdctl(seed, runner, "member", "list", "-w", "json"))
         member = known.get(ctx.pod.name) or known.get(peer_url(ctx.pod.ip))
-        if member:
-            self._etcdctl(seed, runner, "member", "remove", member)
+        if not member:
+            return
+        argv = ["etcdctl", f"--endpoints={LOCAL_ENDPOINT}", "member", "remove", member]
+
+        def removed() -> CheckResult:
+            done = runner.run_in(seed, argv, timeout=30.0, check=False)
+            if done.ok or "member not found" in done.stderr:
+                return passed("etcd", f"{ctx.pod.name} removed")
+            # "unhealthy cluster": the leader refuses a reconfiguration until every remaining
+            # member has been active for a while (etcd's strict reconfiguration check), which
+            # members restarted moments ago are not yet; that passes by itself.
+            return failed("etcd", done.stderr.strip()[-200:])
+
+        result, _ = until(removed, timeout=REMOVE_TIMEOUT, interval=1.0)
+        if not result.ok:
+            raise LabError(
+                f"etcd refused to remove {ctx.pod.name} for {REMOVE_TIMEOUT:.0f}s: "
+                f"{result.detail}",
+                hint=f"wait until `oaas-lab status` shows etcd healthy, then scale again; "
+                     f"read {main_log(remaining[0])}")

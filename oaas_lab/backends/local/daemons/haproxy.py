@@ -3,6 +3,13 @@
 HAProxy runs in master-worker mode in the foreground; when Galera's membership changes the lab
 rewrites the configuration and sends ``USR2`` to the master (a graceful reload: old workers
 finish their sessions, the PID supervisord watches stays the same).
+
+Clients reach the front at one virtual address (``pods.front_address``, .9 of the lab subnet),
+which keepalived (VRRP v3, unicast between the members, on the lab bridge) keeps on exactly one
+member: when that member is lost, another takes the address over in under a second and
+announces it by gratuitous ARP. Every member's HAProxy listens on all its addresses, so
+whichever holds the address serves. ``nopreempt``: a member that comes back does not take the
+address back, which would cut its clients off a second time.
 """
 
 from __future__ import annotations
@@ -21,8 +28,19 @@ from oaas_lab.backends.local.daemons.openstack import fronted, port
 from oaas_lab.backends.local.pods import PodRecord
 from oaas_lab.backends.local.supervisor import Program
 from oaas_lab.components.haproxy import ENTRY
+from oaas_lab.errors import LabError
+from oaas_lab.kernel.results import CheckResult, failed, passed
+from oaas_lab.kernel.wait import until
 
 STATS_PORT = ENTRY.ports["stats"]
+VRRP_ROUTER_ID = 51
+"""The VRRP group; one per lab bridge, so every lab may use the same one."""
+VRRP_ADVERT = 0.2
+"""Seconds between the holder's advertisements; the others take over after three missed ones
+(plus a skew below one interval): about 0.8 s."""
+FRONT_IFNAME = "eth0"
+FRONT_TIMEOUT = 30.0
+"""Seconds the members have to agree on one holder of the front address."""
 
 
 def render_api(component: str, members: Sequence[PodRecord]) -> list[str]:
@@ -118,6 +136,45 @@ def render_haproxy_cfg(
     ])
 
 
+def render_keepalived_conf(pod: PodRecord, members: Sequence[PodRecord], address: str) -> str:
+    """keepalived's VRRP instance: every member a backup, the lowest ordinal preferred. The
+    address is a /32: the holder answers ARP for it on the bridge, and no route changes."""
+    peers = [m.ip for m in members if m.name != pod.name]
+    return "\n".join([
+        "global_defs {",
+        f"    router_id {pod.name}",
+        "    vrrp_version 3",
+        # Nothing in the lab reads keepalived's SNMP or D-Bus; a gratuitous ARP burst at
+        # takeover is what moves the clients.
+        "    vrrp_garp_master_repeat 3",
+        "    vrrp_garp_master_delay 1",
+        "}",
+        "vrrp_instance front {",
+        "    state BACKUP",
+        "    nopreempt",
+        f"    interface {FRONT_IFNAME}",
+        f"    virtual_router_id {VRRP_ROUTER_ID}",
+        f"    priority {max(1, 200 - pod.ordinal)}",
+        f"    advert_int {VRRP_ADVERT}",
+        f"    unicast_src_ip {pod.ip}",
+        "    unicast_peer {",
+        *(f"        {ip}" for ip in peers),
+        "    }",
+        "    virtual_ipaddress {",
+        f"        {address}/32 dev {FRONT_IFNAME}",
+        "    }",
+        "}",
+        "",
+    ])
+
+
+def holds_front(runner: PodRunner, pod: str, address: str) -> bool:
+    """True when ``pod`` has the front's virtual address on its interface."""
+    done = runner.run_in(pod, ["ip", "-4", "-o", "addr", "show", "dev", FRONT_IFNAME],
+                         check=False)
+    return f" {address}/" in done.stdout
+
+
 class HaproxyDriver(SimpleDriver):
     """HAProxy listing every Galera member."""
 
@@ -126,18 +183,49 @@ class HaproxyDriver(SimpleDriver):
     reloads = True
 
     def files(self, ctx: PodContext) -> list[RenderedFile]:
-        """``haproxy.cfg`` over the current Galera and API members."""
+        """``haproxy.cfg`` over the current Galera and API members; ``keepalived.conf``."""
         galera = ctx.others.get("galera", ())
         apis = {c: ctx.others.get(c, ()) for c in fronted()}
         cfg = render_haproxy_cfg(galera, str(ctx.path("run", "admin.sock")), apis)
-        return [RenderedFile(ctx.path("haproxy.cfg"), cfg)]
+        vrrp = render_keepalived_conf(ctx.pod, ctx.members, ctx.front_address)
+        return [RenderedFile(ctx.path("haproxy.cfg"), cfg),
+                RenderedFile(ctx.path("keepalived.conf"), vrrp)]
 
     def programs(self, ctx: PodContext) -> list[Program]:
-        """``haproxy -W -db``: master-worker, foreground, reloadable by ``USR2``."""
+        """``haproxy -W -db`` (master-worker, foreground, reloadable by ``USR2``) and
+        keepalived's VRRP process for the front address."""
         argv = ("haproxy", "-W", "-db", "-f", str(ctx.path("haproxy.cfg")))
+        vrrp = ("keepalived", "--dont-fork", "--log-console", "--vrrp",
+                "--use-file", str(ctx.path("keepalived.conf")),
+                "--pid", str(ctx.path("run", "keepalived.pid")),
+                "--vrrp_pid", str(ctx.path("run", "keepalived-vrrp.pid")))
         return [Program(name=ctx.pod.name, argv=argv, log=main_log(ctx), env=self.exec_env(ctx),
-                        stopsignal="USR1", stopwaitsecs=10)]
+                        stopsignal="USR1", stopwaitsecs=10),
+                # Stopped with TERM it hands the address over at once (priority 0); killed,
+                # the others take it after three missed advertisements.
+                Program(name=f"{ctx.pod.name}-keepalived", argv=vrrp,
+                        log=ctx.path("log", "keepalived.log"), env=self.exec_env(ctx),
+                        stopwaitsecs=10)]
+
+    def converge(self, ctxs: Sequence[PodContext], runner: PodRunner) -> None:
+        """Wait until exactly one member holds the front address (bounded)."""
+        if not ctxs or not ctxs[0].front_address:
+            return
+        address = ctxs[0].front_address
+
+        def one_holder() -> CheckResult:
+            holders = [c.pod.name for c in ctxs if holds_front(runner, c.pod.name, address)]
+            if len(holders) == 1:
+                return passed("haproxy", f"{holders[0]} holds the front address {address}")
+            return failed("haproxy", f"front address {address} held by "
+                                     f"{', '.join(holders) or 'no member'}")
+
+        result, _ = until(one_holder, timeout=FRONT_TIMEOUT, interval=0.5)
+        if not result.ok:
+            raise LabError(result.detail, hint=f"read {ctxs[0].path('log', 'keepalived.log')}")
 
     def reload(self, ctx: PodContext, runner: PodRunner) -> None:
-        """Graceful reload after a Galera scale: the master re-reads the file."""
+        """Graceful reload after a Galera scale: the master re-reads the file; keepalived
+        re-reads its own (its peers change when HAProxy scales)."""
         runner.signal_program(ctx.pod.name, "USR2")
+        runner.signal_program(f"{ctx.pod.name}-keepalived", "HUP")

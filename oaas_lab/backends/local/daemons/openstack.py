@@ -50,18 +50,17 @@ from oaas_lab.openstack.config import ConfigFile
 from oaas_lab.secrets import Secret
 
 FRONT = "haproxy"
-"""The component whose first member fronts the APIs and the database."""
+"""The component that fronts the APIs and the database (at its virtual address)."""
 
 
 # --- where things are ----------------------------------------------------------------------------
 
 
 def front_ip(ctx: PodContext) -> str:
-    """The API/database front: the first HAProxy member."""
-    front = ctx.others.get(FRONT, ())
-    if not front:
+    """The API/database front: HAProxy's virtual address."""
+    if not ctx.front_address:
         raise_missing(FRONT)
-    return front[0].ip
+    return ctx.front_address
 
 
 def raise_missing(component: str) -> NoReturn:
@@ -530,8 +529,9 @@ class HorizonDriver(OpenStackDriver):
 
     def files(self, ctx: PodContext) -> list[RenderedFile]:
         """``local/local_settings.py`` and the WSGI wrapper serving the static files too."""
-        front = ctx.others.get(FRONT, ())
-        hosts = sorted({*(m.ip for m in front), *(m.ip for m in ctx.members), "localhost"})
+        # Browsers come through the front's virtual address; HAProxy's own checks and a
+        # member asked directly name the member.
+        hosts = sorted({front_ip(ctx), *(m.ip for m in ctx.members), "localhost"})
         static = ctx.shared("static")
         return etc(ctx, [
             *config.horizon_settings(apis(ctx), infra(ctx), secrets(ctx), allowed_hosts=hosts,

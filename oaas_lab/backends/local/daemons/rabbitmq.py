@@ -28,7 +28,7 @@ from oaas_lab.backends.local.daemons.base import (
     main_log,
 )
 from oaas_lab.backends.local.supervisor import Program
-from oaas_lab.components.rabbitmq import ENTRY, REGISTRATION_REPAIR
+from oaas_lab.components.rabbitmq import ENTRY, NET_TICKTIME, REGISTRATION_REPAIR
 from oaas_lab.credentials import (
     RABBITMQ_COOKIE_SECRET as COOKIE_SECRET,
 )
@@ -65,6 +65,7 @@ def render_conf(password: str) -> str:
         "loopback_users = none",
         # A minority side pauses instead of diverging (no split brain to heal by hand).
         "cluster_partition_handling = pause_minority",
+        f"net_ticktime = {NET_TICKTIME}",
         "disk_free_limit.absolute = 50MB",
         "vm_memory_high_watermark.relative = 0.1",
         "log.console = true",
