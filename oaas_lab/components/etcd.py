@@ -9,7 +9,7 @@ it); the leader lookup says which member leads now.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from oaas_lab.adapters import etcd
@@ -23,6 +23,7 @@ from oaas_lab.components.observing import (
 )
 from oaas_lab.components.spec import Component, K8sNeeds, Role, Spec, Writing, majority
 from oaas_lab.errors import LabError
+from oaas_lab.kernel.command import CommandResult
 from oaas_lab.kernel.lab import Lab
 from oaas_lab.kernel.results import CheckResult, failed, passed
 from oaas_lab.kernel.wait import until
@@ -213,22 +214,29 @@ def remove_members(lab: Lab, keep: int, before: int, peer_domain: str) -> None:
     for line in out.stdout.splitlines():
         fields = [f.strip() for f in line.split(",")]
         if len(fields) >= 3 and (m := _ORDINAL.search(fields[2])) and int(m.group(1)) >= keep:
-            argv = ["etcdctl", "member", "remove", fields[0]]
+            remove_member(lambda args: lab.exec("etcd-0", ["etcdctl", *args]), fields[0],
+                          fields[2], hint="")
 
-            def removed(argv: list[str] = argv, name: str = fields[2]) -> CheckResult:
-                gone = lab.exec("etcd-0", argv)
-                if gone.ok or "member not found" in gone.stderr:
-                    return passed("etcd", f"{name} removed")
-                # "unhealthy cluster": members restarted moments ago do not count as active
-                # yet, and etcd refuses a reconfiguration until they do (it passes by itself).
-                return failed("etcd", gone.stderr.strip()[-200:])
 
-            result, _ = until(removed, timeout=REMOVE_TIMEOUT, interval=1.0)
-            if not result.ok:
-                raise LabError(
-                    f"etcd refused to remove {fields[2]} for {REMOVE_TIMEOUT:.0f}s: "
-                    f"{result.detail}",
-                    hint="wait until `oaas-lab status` shows etcd healthy, then scale again")
+def remove_member(etcdctl: Callable[[Sequence[str]], CommandResult], member: str, name: str,
+                  hint: str) -> None:
+    """``etcdctl member remove`` (``etcdctl`` runs it against a remaining member), retried for
+    up to ``REMOVE_TIMEOUT`` while etcd refuses it; a ``LabError`` saying why after that."""
+
+    def removed() -> CheckResult:
+        done = etcdctl(["member", "remove", member])
+        if done.ok or "member not found" in done.stderr:
+            return passed("etcd", f"{name} removed")
+        # "unhealthy cluster": the leader refuses a reconfiguration until every remaining
+        # member has been active for a while (etcd's strict reconfiguration check), which
+        # members restarted moments ago are not yet; that passes by itself.
+        return failed("etcd", done.stderr.strip()[-200:])
+
+    result, _ = until(removed, timeout=REMOVE_TIMEOUT, interval=1.0)
+    if not result.ok:
+        raise LabError(
+            f"etcd refused to remove {name} for {REMOVE_TIMEOUT:.0f}s: {result.detail}",
+            hint="wait until `oaas-lab status` shows etcd healthy, then scale again" + hint)
 
 
 SPEC: Spec[EtcdView] = Spec(

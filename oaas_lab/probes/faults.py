@@ -205,34 +205,24 @@ class Faults:
         return self.clock() - self.injected[-1].at if self.injected else 0.0
 
     def restore(self) -> list[str]:
-        """Undo what can be undone: start stopped members, scale components back.
+        """Undo what can be undone: resume paused members, heal cut-off ones, start stopped
+        ones, scale components back.
 
         Returns what it did, for the scenario's report; raises nothing so that a failed
         scenario still reports its own failure rather than the clean-up's.
         """
         done: list[str] = []
         # Thawed and healed first: a paused or cut-off member must not outlive the scenario.
-        for pod in list(self.paused):
-            try:
-                self.lab.resume(pod)
-                done.append(f"resumed {pod}")
-            except OaasLabError as exc:
-                done.append(f"could not resume {pod}: {exc.one_line()}")
-        self.paused = []
-        for pod in list(self.cut):
-            try:
-                self.lab.heal(pod)
-                done.append(f"healed {pod}")
-            except OaasLabError as exc:
-                done.append(f"could not heal {pod}: {exc.one_line()}")
-        self.cut = []
-        for pod in list(self.stopped):
-            try:
-                self.lab.start(pod)
-                done.append(f"started {pod}")
-            except (LabError, UserError) as exc:
-                done.append(f"could not start {pod}: {exc.one_line()}")
-        self.stopped = []
+        for pods, undo, did in ((self.paused, self.lab.resume, "resumed"),
+                                (self.cut, self.lab.heal, "healed"),
+                                (self.stopped, self.lab.start, "started")):
+            for pod in list(pods):
+                try:
+                    undo(pod)
+                    done.append(f"{did} {pod}")
+                except OaasLabError as exc:
+                    done.append(f"could not undo {pod}: {exc.one_line()}")
+            pods.clear()
         for component, replicas in self.scaled.items():
             try:
                 if len(self.lab.members(component)) != replicas:

@@ -5,12 +5,16 @@ These are the judges ``up`` and ``status`` use, the same the scenarios use for m
 
 from __future__ import annotations
 
+import pytest
+
 from oaas_lab import components
 from oaas_lab.components import etcd, galera, haproxy, memcached, rabbitmq
 from oaas_lab.components.etcd import EtcdView
 from oaas_lab.components.haproxy import RoundTrip
 from oaas_lab.components.openstack_api import members_work
 from oaas_lab.components.rabbitmq import RabbitView
+from oaas_lab.errors import LabError
+from oaas_lab.kernel.command import CommandResult
 
 ETCD = ["etcd-0", "etcd-1", "etcd-2"]
 GALERA = ["galera-0", "galera-1", "galera-2"]
@@ -126,3 +130,23 @@ def test_every_component_has_one_spec_and_the_catalogue_comes_from_them():
     assert tiers == sorted(tiers, key=lambda t: list(components.Tier).index(t))
     for spec in components.specs():
         assert spec.local, f"{spec.name} names no local driver"
+
+
+def test_etcd_member_removal_is_retried_while_etcd_calls_the_cluster_unhealthy(monkeypatch):
+    answers = [CommandResult(("etcdctl",), 1, "", "etcdserver: unhealthy cluster")] * 2 + [
+        CommandResult(("etcdctl",), 0, "Member 8e9e removed", "")]
+    calls: list[list[str]] = []
+
+    def etcdctl(args):
+        calls.append(list(args))
+        return answers[len(calls) - 1]
+
+    # Two refusals, then the removal: about two seconds of the real one-second retries.
+    etcd.remove_member(etcdctl, "8e9e", "etcd-4", hint="")
+    assert calls == [["member", "remove", "8e9e"]] * 3
+
+    monkeypatch.setattr(etcd, "REMOVE_TIMEOUT", 0.0)
+    refused = CommandResult(("etcdctl",), 1, "", "etcdserver: unhealthy cluster")
+    with pytest.raises(LabError, match="etcd refused to remove etcd-4 for 0s: etcdserver: "
+                                       "unhealthy cluster"):
+        etcd.remove_member(lambda _a: refused, "8e9e", "etcd-4", hint="")

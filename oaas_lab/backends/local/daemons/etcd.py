@@ -26,7 +26,7 @@ from oaas_lab.components.etcd import (
     ELECTION_MS,
     HEARTBEAT_MS,
     PEER_PORT,
-    REMOVE_TIMEOUT,
+    remove_member,
 )
 from oaas_lab.errors import LabError
 from oaas_lab.kernel.results import CheckResult, failed, passed
@@ -154,21 +154,7 @@ class EtcdDriver(SimpleDriver):
         member = known.get(ctx.pod.name) or known.get(peer_url(ctx.pod.ip))
         if not member:
             return
-        argv = ["etcdctl", f"--endpoints={LOCAL_ENDPOINT}", "member", "remove", member]
-
-        def removed() -> CheckResult:
-            done = runner.run_in(seed, argv, timeout=30.0, check=False)
-            if done.ok or "member not found" in done.stderr:
-                return passed("etcd", f"{ctx.pod.name} removed")
-            # "unhealthy cluster": the leader refuses a reconfiguration until every remaining
-            # member has been active for a while (etcd's strict reconfiguration check), which
-            # members restarted moments ago are not yet; that passes by itself.
-            return failed("etcd", done.stderr.strip()[-200:])
-
-        result, _ = until(removed, timeout=REMOVE_TIMEOUT, interval=1.0)
-        if not result.ok:
-            raise LabError(
-                f"etcd refused to remove {ctx.pod.name} for {REMOVE_TIMEOUT:.0f}s: "
-                f"{result.detail}",
-                hint=f"wait until `oaas-lab status` shows etcd healthy, then scale again; "
-                     f"read {main_log(remaining[0])}")
+        remove_member(
+            lambda args: runner.run_in(seed, ["etcdctl", f"--endpoints={LOCAL_ENDPOINT}", *args],
+                                       timeout=30.0, check=False),
+            member, ctx.pod.name, hint=f"; read {main_log(remaining[0])}")
