@@ -92,6 +92,15 @@ def test_second_up_changes_nothing(lab):
     assert lab.supervisor.pids([p.name for p in lab.members("galera")]) == pids
 
 
+def test_up_starts_a_rabbitmq_member_an_interrupted_up_left_stopped(lab):
+    # What an `up` killed between `join_cluster` and `start_app` leaves behind: a member whose
+    # Erlang node runs while its broker does not.
+    assert lab.exec("rabbitmq-2", ["rabbitmqctl", "-q", "stop_app"], timeout=60).ok
+    assert not lab.check("rabbitmq").ok
+    lab.up()
+    assert lab.check("rabbitmq").ok
+
+
 def test_even_count_is_refused_before_anything_changes(lab):
     before = Path(lab.lab_dir / "state.json").read_text()
     netns = sorted(shell.run(["ip", "netns", "list"]).stdout.split())

@@ -210,12 +210,22 @@ class RabbitmqDriver(SimpleDriver):
                            for c in joining]
                 for future in futures:
                     future.result()
+        running = set(status.get("running_nodes", []))
+        for ctx in ctxs[1:]:
+            node = node_name(ctx.pod.name)
+            if node in known and node not in running:
+                # A member, but its broker is not running: an earlier `up` that was killed
+                # between `join_cluster` and `start_app` leaves it so, and nothing else would
+                # ever start it. On a node that is merely still booting this changes nothing.
+                runner.run_in(ctx.pod.name, ["rabbitmqctl", "-q", "start_app"], timeout=120.0,
+                              check=False)
         vhosts = runner.run_in(seed.pod.name, ["rabbitmqctl", "-q", "list_vhosts"], timeout=30.0)
         if VHOST not in vhosts.stdout.split():
             runner.run_in(seed.pod.name, ["rabbitmqctl", "-q", "add_vhost", VHOST,
                                           "--default-queue-type", "quorum"], timeout=30.0)
-            runner.run_in(seed.pod.name, ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST,
-                                          USER, ".*", ".*", ".*"], timeout=30.0)
+        # Every time: a run killed between the two must not leave the vhost without them.
+        runner.run_in(seed.pod.name, ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST,
+                                      USER, ".*", ".*", ".*"], timeout=30.0)
 
     def leave(self, ctx: PodContext, remaining: Sequence[PodContext], runner: PodRunner) -> None:
         """Move quorum queue replicas off the node, then take it out of the cluster."""
